@@ -1,0 +1,164 @@
+"""The ``CHATROOM_*`` configuration keys: defaults, validation, and the resolved view.
+
+Each key has a documented default (``docs/configuration.rst``). A key can be set in
+``app.config`` or passed as a keyword option to :func:`~flask_chatroom.register_chat`
+/ :class:`~flask_chatroom.Chatroom` (``url_prefix="/talk"`` sets
+``CHATROOM_URL_PREFIX``); a keyword option wins over ``app.config``. Values are
+checked once, in ``init_app``, and a bad one raises :class:`ConfigError` naming the
+key and what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .protocol import ROOM_NAME_RULE, is_valid_room_name
+
+PREFIX = "CHATROOM_"
+
+#: The default Content-Security-Policy sent with the chat page: scripts, styles and
+#: connections only from the host's own origin, no inline code, no framing by others.
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+
+THEMES = ("dark", "light", "auto")
+
+
+class ConfigError(ValueError):
+    """A ``CHATROOM_*`` value is not usable; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    """The resolved, validated configuration of one app's chat.
+
+    Read it from ``app.extensions["chatroom"].config``; it does not change after
+    ``init_app``.
+    """
+
+    url_prefix: str
+    namespace: str
+    default_room: str
+    max_message_length: int
+    title: str
+    theme: str
+    guest_prefix: str
+    content_security_policy: str | None
+
+
+def _path(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ConfigError(f"{key} must be a path that starts with '/', got {value!r}.")
+    if any(ch.isspace() for ch in value) or "?" in value or "#" in value:
+        raise ConfigError(f"{key} must be a plain path without spaces, got {value!r}.")
+    return value
+
+
+def _url_prefix(key: str, value: Any) -> str:
+    value = _path(key, value).rstrip("/")
+    if not value:
+        raise ConfigError(
+            f"{key} must name a path below the site root such as '/chat'; "
+            "the chat's pages and static files need a prefix of their own."
+        )
+    return value
+
+
+def _namespace(key: str, value: Any) -> str:
+    value = _path(key, value)
+    if value != "/":
+        value = value.rstrip("/")
+    if not re.fullmatch(r"/[A-Za-z0-9_\-/]*", value):
+        raise ConfigError(
+            f"{key} must be a Socket.IO namespace such as '/chat' (letters, digits, "
+            f"'-', '_' and '/'), got {value!r}."
+        )
+    return value
+
+
+def _room(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not is_valid_room_name(value):
+        raise ConfigError(f"{key} must be a room name: {ROOM_NAME_RULE}; got {value!r}.")
+    return value
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be a whole number of 1 or more, got {value!r}.")
+    return value
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a non-empty string, got {value!r}.")
+    return value.strip()
+
+
+def _theme(key: str, value: Any) -> str:
+    if value not in THEMES:
+        raise ConfigError(f"{key} must be one of {', '.join(THEMES)}; got {value!r}.")
+    return str(value)
+
+
+def _optional_header(key: str, value: Any) -> str | None:
+    if value is None or value == "" or value is False:
+        return None
+    if not isinstance(value, str) or "\n" in value or "\r" in value:
+        raise ConfigError(
+            f"{key} must be a header value on one line, or None to send no header; "
+            f"got {value!r}."
+        )
+    return value
+
+
+#: key (without the prefix) -> (default, validator)
+OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
+    "URL_PREFIX": ("/chat", _url_prefix),
+    "NAMESPACE": ("/chat", _namespace),
+    "DEFAULT_ROOM": ("lobby", _room),
+    "MAX_MESSAGE_LENGTH": (2000, _positive_int),
+    "TITLE": ("Chat", _text),
+    "THEME": ("dark", _theme),
+    "GUEST_PREFIX": ("Guest", _text),
+    "CONTENT_SECURITY_POLICY": (DEFAULT_CSP, _optional_header),
+}
+
+
+def option_names() -> list[str]:
+    """The keyword option names that :func:`resolve` accepts, e.g. ``url_prefix``."""
+    return [name.lower() for name in OPTIONS]
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Raise :class:`TypeError` for a keyword option flask-chatroom does not know."""
+    unknown = sorted(set(options) - set(option_names()))
+    if unknown:
+        raise TypeError(
+            f"Unknown flask-chatroom option(s): {', '.join(unknown)}. "
+            f"Valid options are: {', '.join(option_names())}."
+        )
+
+
+def resolve(app_config: dict[str, Any], options: Mapping[str, Any]) -> ChatConfig:
+    """Fill in defaults in *app_config*, apply *options*, and validate everything.
+
+    :param app_config: the Flask app's ``config``; missing ``CHATROOM_*`` keys are
+        set to their defaults with ``setdefault``.
+    :param options: keyword options given in code; they win over ``app_config``.
+    :raises TypeError: an unknown keyword option.
+    :raises ConfigError: a value that cannot be used.
+    """
+    check_options(options)
+    values: dict[str, Any] = {}
+    for name, (default, validate) in OPTIONS.items():
+        key = PREFIX + name
+        app_config.setdefault(key, default)
+        raw = options.get(name.lower(), app_config[key])
+        values[name.lower()] = validate(key, raw)
+    return ChatConfig(**values)

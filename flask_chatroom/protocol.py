@@ -1,0 +1,177 @@
+"""The wire protocol: event names, payload parsing, error codes and message shapes.
+
+Everything a client sends is parsed here and nowhere else, and everything the
+server sends about a message is shaped here. ``docs/protocol.rst`` documents the
+same names; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- event names ------------------------------------------------------------------
+
+#: Client -> server: post a message. Payload ``{"message": text}`` (or the
+#: tutorial's ``{"data": text}``), optionally ``"room"`` and ``"client_id"``.
+EVENT_SEND = "message broadcast"
+#: Server -> room: a new message (see :meth:`Message.to_wire`).
+EVENT_MESSAGE = "message receive"
+#: Server -> one client: the identity the server gave this connection.
+EVENT_WELCOME = "welcome"
+#: Server -> one client: something the client sent was refused.
+EVENT_ERROR = "chat error"
+
+# -- error codes --------------------------------------------------------------------
+
+#: code -> what it means; the ``message`` sent with a code is for people and may
+#: change, the code is stable.
+ERROR_CODES: dict[str, str] = {
+    "invalid_payload": "The payload is not an object of the documented shape.",
+    "empty_message": "The message has no text once whitespace is trimmed.",
+    "message_too_long": "The message is longer than CHATROOM_MAX_MESSAGE_LENGTH.",
+    "invalid_room": "The room name breaks the room name rule.",
+    "not_in_room": "The client has not joined the room it posts to.",
+    "unknown_event": "The server has no handler for that event.",
+    "internal_error": "The server failed; the details are in its log, not here.",
+}
+
+ROOM_NAME_RULE = "1 to 64 characters, each a letter, a digit, '-' or '_'"
+_ROOM_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
+# Control characters (Unicode category Cc: C0 and C1) other than tab and newline,
+# plus the bidirectional embeddings, overrides and isolates that can disguise text.
+_STRIP = (
+    (set(range(0x00, 0x20)) - {0x09, 0x0A})
+    | set(range(0x7F, 0xA0))
+    | set(range(0x202A, 0x202F))
+    | set(range(0x2066, 0x206A))
+)
+_STRIP_TABLE = dict.fromkeys(_STRIP)
+
+
+class ChatError(Exception):
+    """A refusal to send back to the client as ``{"code", "message"}``.
+
+    :param code: one of :data:`ERROR_CODES`.
+    :param message: a sentence for people; never internal details.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in ERROR_CODES:  # pragma: no cover - a programming error
+            raise ValueError(f"undocumented error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_wire(self) -> dict[str, str]:
+        """The ``chat error`` payload and the ``error`` member of an error ack."""
+        return {"code": self.code, "message": self.message}
+
+
+def error_ack(error: ChatError) -> dict[str, Any]:
+    """The acknowledgement for a refused request."""
+    return {"ok": False, "error": error.to_wire()}
+
+
+def is_valid_room_name(name: str) -> bool:
+    """Whether *name* follows :data:`ROOM_NAME_RULE`."""
+    return _ROOM_NAME.fullmatch(name) is not None
+
+
+def clean_text(text: str) -> str:
+    """Normalize message text: NFC, no control characters but ``\\t`` and ``\\n``,
+    ``\\r\\n`` as ``\\n``, and no leading or trailing whitespace."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", text).translate(_STRIP_TABLE).strip()
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A parsed ``message broadcast`` payload."""
+
+    text: str
+    room: str | None = None
+    client_id: str | None = None
+
+
+def parse_send(payload: Any, max_length: int) -> SendRequest:
+    """Parse a ``message broadcast`` payload, or raise :class:`ChatError`.
+
+    Accepts ``{"message": text}`` and the tutorial's ``{"data": text}``, with
+    optional ``"room"`` and ``"client_id"``. Any field that claims a sender name or
+    id is ignored: the server decides who is speaking.
+    """
+    if not isinstance(payload, dict):
+        raise ChatError(
+            "invalid_payload", 'Send an object such as {"message": "hello"}.'
+        )
+    raw = payload.get("message", payload.get("data"))
+    if raw is None:
+        raise ChatError("invalid_payload", 'The payload needs a "message" string.')
+    if not isinstance(raw, str):
+        raise ChatError("invalid_payload", '"message" must be a string.')
+    if len(raw) > max_length * 4:  # cheap refusal before normalizing huge input
+        raise ChatError("message_too_long", f"Messages are at most {max_length} characters.")
+    text = clean_text(raw)
+    if not text:
+        raise ChatError("empty_message", "The message is empty.")
+    if len(text) > max_length:
+        raise ChatError("message_too_long", f"Messages are at most {max_length} characters.")
+
+    room = payload.get("room")
+    if room is not None and (not isinstance(room, str) or not is_valid_room_name(room)):
+        raise ChatError("invalid_room", f"A room name is {ROOM_NAME_RULE}.")
+    client_id = payload.get("client_id")
+    if client_id is not None and (
+        not isinstance(client_id, str) or _CLIENT_ID.fullmatch(client_id) is None
+    ):
+        raise ChatError(
+            "invalid_payload",
+            '"client_id" must be 1 to 64 letters, digits or "-_:." characters.',
+        )
+    return SendRequest(text=text, room=room, client_id=client_id)
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds, as ``ts`` fields carry it."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message as the server decided it."""
+
+    room: str
+    client: str
+    text: str
+    user_id: str | None = None
+    client_id: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ts: int = field(default_factory=now_ms)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``message receive`` payload.
+
+        ``client`` and ``message`` are the tutorial's fields; ``id``, ``room`` and
+        ``ts`` (epoch milliseconds) are always present too.
+        """
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "room": self.room,
+            "client": self.client,
+            "user_id": self.user_id,
+            "message": self.text,
+            "ts": self.ts,
+        }
+        if self.client_id is not None:
+            wire["client_id"] = self.client_id
+        return wire
+
+    def ack(self) -> dict[str, Any]:
+        """The sender's acknowledgement once the message is accepted."""
+        return {"ok": True, "id": self.id, "ts": self.ts}

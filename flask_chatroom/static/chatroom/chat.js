@@ -1,0 +1,233 @@
+/* flask-chatroom browser client. Plain JavaScript, no build step.
+ *
+ * Finds every element with a data-chatroom attribute (rendered by the
+ * chat_widget() macro) and connects it to the chat's Socket.IO namespace.
+ * User text is only ever set with textContent: nothing a user sends becomes HTML.
+ * Runs under a strict Content-Security-Policy: no inline code, no eval.
+ */
+(function () {
+  "use strict";
+
+  if (window.FlaskChatroom) {
+    return; // the widget's assets were included twice on one page
+  }
+
+  var STATES = {
+    connecting: "Connecting…",
+    online: "Online",
+    reconnecting: "Reconnecting…",
+    offline: "Offline",
+    refused: "Not connected",
+  };
+  var ACK_TIMEOUT_MS = 10000;
+  var NEAR_BOTTOM_PX = 48;
+
+  function part(root, name) {
+    return root.querySelector("[data-chatroom-" + name + "]");
+  }
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+
+  function formatTime(ts) {
+    var date = new Date(ts);
+    return {
+      iso: date.toISOString(),
+      short: date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }),
+      full: date.toLocaleString(),
+    };
+  }
+
+  function Chat(root) {
+    this.root = root;
+    this.room = root.dataset.room;
+    this.log = part(root, "log");
+    this.form = part(root, "form");
+    this.input = part(root, "input");
+    this.status = part(root, "status");
+    this.errorLine = part(root, "error");
+    this.me = part(root, "me");
+    this.ownIds = new Set();
+    this.socket = window.io(root.dataset.namespace || "/", {
+      path: root.dataset.socketioPath || "/socket.io/",
+      forceNew: true,
+    });
+    this.bindSocket();
+    this.bindForm();
+    this.setState("connecting");
+  }
+
+  Chat.prototype.setState = function (state, detail) {
+    this.status.dataset.state = state;
+    this.status.textContent = detail ? STATES[state] + ": " + detail : STATES[state];
+    this.root.dataset.state = state;
+  };
+
+  Chat.prototype.showError = function (text) {
+    this.errorLine.textContent = text;
+    this.errorLine.hidden = !text;
+  };
+
+  Chat.prototype.bindSocket = function () {
+    var self = this;
+    var socket = this.socket;
+    socket.on("connect", function () {
+      self.setState("online");
+      self.showError("");
+    });
+    socket.on("disconnect", function (reason) {
+      if (reason === "io server disconnect" || reason === "io client disconnect") {
+        self.setState("offline");
+      } else {
+        self.setState("reconnecting");
+      }
+    });
+    socket.io.on("reconnect_attempt", function () {
+      self.setState("reconnecting");
+    });
+    socket.on("connect_error", function (err) {
+      if (socket.active) {
+        self.setState("reconnecting");
+      } else {
+        // The server refused the connection; it will not be retried.
+        self.setState("refused", err && err.message ? err.message : "");
+      }
+    });
+    socket.on("welcome", function (data) {
+      if (data && typeof data.client === "string") {
+        self.me.textContent = "You are " + data.client;
+      }
+    });
+    socket.on("message receive", function (data) {
+      self.receive(data);
+    });
+    socket.on("chat error", function (error) {
+      if (error && typeof error.message === "string") {
+        self.showError(error.message);
+      }
+    });
+  };
+
+  Chat.prototype.bindForm = function () {
+    var self = this;
+    this.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      self.send();
+    });
+    this.input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        self.send();
+      }
+    });
+  };
+
+  Chat.prototype.send = function () {
+    var self = this;
+    var text = this.input.value;
+    if (!text.trim()) {
+      return;
+    }
+    var clientId = newClientId();
+    this.ownIds.add(clientId);
+    this.input.value = "";
+    this.showError("");
+    this.socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emit("message broadcast", { message: text, room: this.room, client_id: clientId },
+        function (err, ack) {
+          if (!err && ack && ack.ok) {
+            return;
+          }
+          self.ownIds.delete(clientId);
+          if (!self.input.value) {
+            self.input.value = text; // give the text back so it can be sent again
+          }
+          if (err) {
+            self.showError("The message was not confirmed; check your connection and send it again.");
+          } else if (ack && ack.error) {
+            self.showError(ack.error.message);
+          }
+        });
+  };
+
+  Chat.prototype.isNearBottom = function () {
+    var log = this.log;
+    return log.scrollHeight - log.scrollTop - log.clientHeight <= NEAR_BOTTOM_PX;
+  };
+
+  Chat.prototype.receive = function (data) {
+    if (!data || typeof data.message !== "string") {
+      return;
+    }
+    if (data.room && this.room && data.room !== this.room) {
+      return;
+    }
+    var own = typeof data.client_id === "string" && this.ownIds.has(data.client_id);
+    var stick = own || this.isNearBottom();
+    this.log.appendChild(this.render(data, own));
+    if (stick) {
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+  };
+
+  Chat.prototype.render = function (data, own) {
+    var item = document.createElement("li");
+    item.className = own ? "chatroom__msg chatroom__msg--own" : "chatroom__msg";
+    if (typeof data.id === "string") {
+      item.dataset.id = data.id;
+    }
+    var meta = document.createElement("div");
+    meta.className = "chatroom__meta";
+    var author = document.createElement("span");
+    author.className = "chatroom__author";
+    author.textContent = String(data.client);
+    meta.appendChild(author);
+    if (typeof data.ts === "number") {
+      var when = formatTime(data.ts);
+      var time = document.createElement("time");
+      time.dateTime = when.iso;
+      time.title = when.full;
+      time.textContent = when.short;
+      meta.appendChild(time);
+    }
+    var text = document.createElement("p");
+    text.className = "chatroom__text";
+    text.textContent = data.message;
+    item.appendChild(meta);
+    item.appendChild(text);
+    return item;
+  };
+
+  var instances = [];
+
+  function init(root) {
+    if (root.chatroom) {
+      return root.chatroom;
+    }
+    var chat = new Chat(root);
+    root.chatroom = chat;
+    instances.push(chat);
+    return chat;
+  }
+
+  function initAll() {
+    if (typeof window.io !== "function") {
+      console.error("flask-chatroom: the Socket.IO client did not load.");
+      return;
+    }
+    document.querySelectorAll("[data-chatroom]").forEach(init);
+  }
+
+  window.FlaskChatroom = { init: init, instances: instances };
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", initAll);
+  } else {
+    initAll();
+  }
+})();
