@@ -61,30 +61,32 @@ def _path(key: str, value: Any) -> str:
 
 
 def _url_prefix(key: str, value: Any) -> str:
-    value = _path(key, value).rstrip("/")
-    if not value:
+    prefix = _path(key, value).rstrip("/")
+    if not prefix:
         raise ConfigError(
             f"{key} must name a path below the site root such as '/chat'; "
             "the chat's pages and static files need a prefix of their own."
         )
-    return value
+    return prefix
 
 
 def _namespace(key: str, value: Any) -> str:
-    value = _path(key, value)
-    if value != "/":
-        value = value.rstrip("/")
-    if not re.fullmatch(r"/[A-Za-z0-9_\-/]*", value):
+    namespace = _path(key, value)
+    if namespace != "/":
+        namespace = namespace.rstrip("/")
+    if not re.fullmatch(r"/[A-Za-z0-9_\-/]*", namespace):
         raise ConfigError(
             f"{key} must be a Socket.IO namespace such as '/chat' (letters, digits, "
             f"'-', '_' and '/'), got {value!r}."
         )
-    return value
+    return namespace
 
 
 def _room(key: str, value: Any) -> str:
     if not isinstance(value, str) or not is_valid_room_name(value):
-        raise ConfigError(f"{key} must be a room name: {ROOM_NAME_RULE}; got {value!r}.")
+        raise ConfigError(
+            f"{key} must be a room name: {ROOM_NAME_RULE}; got {value!r}."
+        )
     return value
 
 

@@ -51,17 +51,30 @@ def chat_event(handler: F) -> F:
             return handler(self, *args)
         except ChatError as exc:
             log.info(
-                "chat: refused %r from sid %s: %s", request.event["message"],
-                request.sid, exc.code,
+                "chat: refused %r from sid %s: %s",
+                _event_name(),
+                _sid(),
+                exc.code,
             )
             return _reply_error(exc)
         except Exception:
-            log.exception("chat: handler for %r failed", request.event["message"])
+            log.exception("chat: handler for %r failed", _event_name())
             return _reply_error(
                 ChatError("internal_error", "The server could not handle that request.")
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+def _sid() -> str:
+    """The Socket.IO session id of the connection being handled."""
+    sid: str = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
+    return sid
+
+
+def _event_name() -> Any:
+    """The name of the event being handled."""
+    return request.event["message"]  # type: ignore[attr-defined]
 
 
 def _reply_error(error: ChatError) -> dict[str, Any]:
@@ -85,7 +98,9 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         log.info("chat: unknown event %.80r from sid %s", event, sid)
         error = ChatError("unknown_event", "The chat does not know that event.")
         if sid is not None:
-            self.socketio.emit(EVENT_ERROR, error.to_wire(), to=sid, namespace=self.namespace)
+            self.socketio.emit(
+                EVENT_ERROR, error.to_wire(), to=sid, namespace=self.namespace
+            )
         return error_ack(error)
 
     # -- connection lifecycle ---------------------------------------------------
@@ -96,14 +111,14 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
 
     def on_disconnect(self, reason: Any = None) -> None:
         """A client went away: forget it (Socket.IO removes it from its rooms)."""
-        get_state().remove_connection(request.sid)
+        get_state().remove_connection(_sid())
 
     def _register(self, state: ChatState) -> Connection:
         config = state.config
         identity = guest_from_session(config.guest_prefix, create=False) or new_guest(
             config.guest_prefix
         )
-        conn = state.add_connection(request.sid, identity)
+        conn = state.add_connection(_sid(), identity)
         join_room(config.default_room)
         conn.rooms.add(config.default_room)
         emit(
@@ -119,7 +134,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     def _connection(self, state: ChatState) -> Connection:
         # A host handler for "connect" on a shared namespace (CHATROOM_NAMESPACE="/")
         # runs instead of ours; such a connection is registered on first use.
-        return state.connection(request.sid) or self._register(state)
+        return state.connection(_sid()) or self._register(state)
 
     # -- events -------------------------------------------------------------------
 
@@ -131,7 +146,9 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         req = parse_send(payload, state.config.max_message_length)
         room = req.room or state.config.default_room
         if room not in conn.rooms:
-            raise ChatError("not_in_room", f"Join the room {room!r} before posting to it.")
+            raise ChatError(
+                "not_in_room", f"Join the room {room!r} before posting to it."
+            )
         message = Message(
             room=room,
             client=conn.identity.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, check_options, resolve
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from flask_socketio import SocketIO
 
 EXTENSION_KEY = "chatroom"
+
+log = logging.getLogger("flask_chatroom")
 
 
 class Chatroom:
@@ -61,7 +64,9 @@ class Chatroom:
         if app is not None:
             self.init_app(app, socketio)
 
-    def init_app(self, app: Flask, socketio: SocketIO | None = None, **options: Any) -> None:
+    def init_app(
+        self, app: Flask, socketio: SocketIO | None = None, **options: Any
+    ) -> None:
         """Add the chat to *app*: config, blueprint and Socket.IO namespace.
 
         Reads every ``CHATROOM_*`` key (see the configuration docs), registers
@@ -91,24 +96,39 @@ class Chatroom:
         config = resolve(app.config, {**self._options, **options})
         _check_namespace_free(socketio, config.namespace)
 
+        if not app.secret_key:
+            log.warning(
+                "flask-chatroom: the app has no SECRET_KEY, so guests get a new name "
+                "on every connection; set SECRET_KEY to keep names across reloads."
+            )
         app.extensions[EXTENSION_KEY] = ChatState(self, socketio, config)
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         socketio.on_namespace(ChatNamespace(config.namespace))
 
 
 def _check_namespace_free(socketio: SocketIO, namespace: str) -> None:
+    """Refuse to replace a host's own ``Namespace`` class on *namespace*.
+
+    Our own namespace from an earlier app on the same ``SocketIO`` (app factories in
+    tests) is fine: the new app replaces it.
+    """
     handlers = list(getattr(socketio, "namespace_handlers", []))
     if socketio.server is not None:
         handlers += list(socketio.server.namespace_handlers.values())
-    if any(getattr(h, "namespace", None) == namespace for h in handlers):
-        raise ConfigError(
-            f"The Socket.IO namespace {namespace!r} already has a Namespace class "
-            "registered on this SocketIO; set CHATROOM_NAMESPACE to another one, "
-            "such as '/chat'."
-        )
+    for handler in handlers:
+        if getattr(handler, "namespace", None) == namespace and not isinstance(
+            handler, ChatNamespace
+        ):
+            raise ConfigError(
+                f"The Socket.IO namespace {namespace!r} already has a Namespace class "
+                f"({type(handler).__name__}) on this SocketIO; set CHATROOM_NAMESPACE "
+                "to another one, such as '/chat'."
+            )
 
 
-def register_chat(app: Flask, socketio: SocketIO | None = None, **options: Any) -> Chatroom:
+def register_chat(
+    app: Flask, socketio: SocketIO | None = None, **options: Any
+) -> Chatroom:
     """Add a chat to *app* in one call and return its :class:`Chatroom`.
 
     Example::

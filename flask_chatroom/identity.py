@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from flask import session
+from flask import current_app, session
 
 #: The Flask session key that holds a guest's ``{"id", "name"}``.
 SESSION_KEY = "chatroom_guest"
@@ -51,7 +51,8 @@ def guest_from_session(prefix: str, *, create: bool) -> Identity | None:
 
     :param prefix: ``CHATROOM_GUEST_PREFIX``, used for a new name.
     :param create: store a new guest in the session when there is none (only
-        meaningful in an HTTP request, whose response saves the session).
+        meaningful in an HTTP request, whose response saves the session). Without
+        a ``SECRET_KEY`` there is no session to keep it in, and nothing is stored.
     """
     stored = session.get(SESSION_KEY)
     if (
@@ -60,7 +61,7 @@ def guest_from_session(prefix: str, *, create: bool) -> Identity | None:
         and isinstance(stored.get("name"), str)
     ):
         return Identity(id=stored["id"], name=stored["name"])
-    if not create:
+    if not create or not current_app.secret_key:
         return None
     guest = new_guest(prefix)
     session[SESSION_KEY] = {"id": guest.id, "name": guest.name}

@@ -116,12 +116,16 @@ def parse_send(payload: Any, max_length: int) -> SendRequest:
     if not isinstance(raw, str):
         raise ChatError("invalid_payload", '"message" must be a string.')
     if len(raw) > max_length * 4:  # cheap refusal before normalizing huge input
-        raise ChatError("message_too_long", f"Messages are at most {max_length} characters.")
+        raise ChatError(
+            "message_too_long", f"Messages are at most {max_length} characters."
+        )
     text = clean_text(raw)
     if not text:
         raise ChatError("empty_message", "The message is empty.")
     if len(text) > max_length:
-        raise ChatError("message_too_long", f"Messages are at most {max_length} characters.")
+        raise ChatError(
+            "message_too_long", f"Messages are at most {max_length} characters."
+        )
 
     room = payload.get("room")
     if room is not None and (not isinstance(room, str) or not is_valid_room_name(room)):

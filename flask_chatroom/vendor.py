@@ -27,7 +27,8 @@ from pathlib import Path
 SOCKETIO_CLIENT_VERSION = "4.8.4"
 #: The npm tarball's Subresource Integrity string, as the registry publishes it.
 SOCKETIO_CLIENT_INTEGRITY = (
-    "sha512-7wjKAvVXYOJsbmUgkWbnhPD4bFpkqrUR0++XOjpGFmqDqsqV1CI93VTraeExLxpjxEqrWgFoSRZu1ihjLWfkAA=="
+    "sha512-7wjKAvVXYOJsbmUgkWbnhPD4bFpkqrUR0++XOjpGFmqDqsqV1CI93VTraeExL"
+    "xpjxEqrWgFoSRZu1ihjLWfkAA=="
 )
 #: Files taken from the tarball -> (name in the package, sha256 of the content).
 SOCKETIO_CLIENT_FILES = {
@@ -83,7 +84,9 @@ def extract(tarball: Path, *, check: bool = True) -> dict[str, bytes]:
                 raise SystemExit(f"{member} is missing from {tarball.name}")
             data = handle.read()
             if check and sha256(data) != pinned:
-                raise SystemExit(f"{member}: sha256 {sha256(data)} is not the pinned {pinned}")
+                raise SystemExit(
+                    f"{member}: sha256 {sha256(data)} is not the pinned {pinned}"
+                )
             files[name] = data
     return files
 

@@ -25,7 +25,9 @@ blueprint = Blueprint(
 def chat_page() -> str:
     """The full chat page for the default room."""
     config = get_state().config
-    return render_template("chatroom/chat.html", room=config.default_room, chat_config=config)
+    return render_template(
+        "chatroom/chat.html", room=config.default_room, chat_config=config
+    )
 
 
 @blueprint.after_request

@@ -1,0 +1,219 @@
+"""Shared fixtures: a host app with the chat, Socket.IO test clients, and real
+servers on loopback ports for python-socketio clients and the browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_socketio import SocketIO, SocketIOTestClient
+
+from flask_chatroom import register_chat
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ASYNC_MODES = ["threading", "gevent"]
+
+
+def require(available: bool, component: str, install: str) -> None:
+    """Fail in CI, or skip locally naming the install command, without *component*."""
+    if available:
+        return
+    message = f"{component} is not available; install it with: {install}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def make_app(async_mode: str = "threading", **config: Any) -> Flask:
+    """A small host app with the chat registered, configured by CHATROOM_* keys."""
+    app = Flask("hostapp_under_test")
+    app.config.update(SECRET_KEY="test-secret", TESTING=True, **config)
+    socketio = SocketIO(app, async_mode=async_mode)
+    register_chat(app, socketio)
+    return app
+
+
+@pytest.fixture(params=ASYNC_MODES)
+def async_mode(request: pytest.FixtureRequest) -> str:
+    """Each Socket.IO async mode the tests cover."""
+    return str(request.param)
+
+
+@pytest.fixture
+def app(async_mode: str) -> Flask:
+    """A host app with the chat on its defaults, once per async mode."""
+    return make_app(async_mode)
+
+
+@pytest.fixture
+def socketio(app: Flask) -> SocketIO:
+    """The host app's SocketIO object."""
+    sio: SocketIO = app.extensions["socketio"]
+    return sio
+
+
+@pytest.fixture
+def connect(
+    app: Flask, socketio: SocketIO
+) -> Iterator[Callable[..., SocketIOTestClient]]:
+    """Connect a Socket.IO test client to the chat namespace; disconnected at the end.
+
+    ``connect(flask_test_client=client)`` shares that HTTP client's session.
+    """
+    clients: list[SocketIOTestClient] = []
+
+    def _connect(**kwargs: Any) -> SocketIOTestClient:
+        namespace = app.extensions["chatroom"].config.namespace
+        client = socketio.test_client(app, namespace=namespace, **kwargs)
+        assert client.is_connected(namespace)
+        clients.append(client)
+        return client
+
+    yield _connect
+    for client in clients:
+        if client.is_connected(app.extensions["chatroom"].config.namespace):
+            client.disconnect(app.extensions["chatroom"].config.namespace)
+
+
+def events(
+    client: SocketIOTestClient, name: str, namespace: str = "/chat"
+) -> list[Any]:
+    """The first argument of each received event called *name* (consumes the queue)."""
+    return [e["args"][0] for e in client.get_received(namespace) if e["name"] == name]
+
+
+# -- real servers ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A chat host app served by a real server in a child process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(
+    tmp_path: Path, async_mode: str = "gevent", config: dict[str, Any] | None = None
+) -> LiveServer:
+    """Start ``tests/serve.py`` on a free loopback port and wait until it answers."""
+    port = free_port()
+    log_path = tmp_path / f"server-{port}.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [
+        sys.executable,
+        str(ROOT / "tests" / "serve.py"),
+        "--port",
+        str(port),
+        "--async-mode",
+        async_mode,
+        "--config",
+        json.dumps(config or {}),
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/hello", timeout=2) as response:
+                if response.status == 200:
+                    return LiveServer(url, process, log_path)
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start example host apps on real servers: ``factory(async_mode, config)``."""
+    servers: list[LiveServer] = []
+
+    def _start(
+        async_mode: str = "gevent", config: dict[str, Any] | None = None
+    ) -> LiveServer:
+        server = start_server(tmp_path, async_mode, config)
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        stop_server(server)
+
+
+@pytest.fixture
+def live_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """The example host app on gevent, with the chat on its defaults."""
+    return live_server_factory()
+
+
+# -- the browser --------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    require(Path(CHROMIUM).exists(), "Chromium", "apt-get install -y chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - the test extra installs it
+        require(False, "Playwright", "pip install -e '.[test]'")
+        raise
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()

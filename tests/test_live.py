@@ -1,0 +1,124 @@
+"""Real servers, real clients: python-socketio clients chat through the example app."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import socketio as sio
+
+from .conftest import LiveServer
+
+pytestmark = pytest.mark.server
+
+
+class ChatClient:
+    """A python-socketio client that records the chat events it receives."""
+
+    def __init__(
+        self, url: str, namespace: str = "/chat", transports: list[str] | None = None
+    ):
+        self.namespace = namespace
+        self.client = sio.Client(reconnection=False)
+        self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        for event in ("welcome", "message receive", "chat error"):
+            self.client.on(event, self._recorder(event), namespace=namespace)
+        self.client.connect(
+            url, namespaces=[namespace], transports=transports, wait_timeout=10
+        )
+
+    def _recorder(self, event: str) -> Callable[[Any], None]:
+        return lambda data: self.inbox.put((event, data))
+
+    def next(self, event: str, timeout: float = 10) -> Any:
+        while True:
+            name, data = self.inbox.get(timeout=timeout)
+            if name == event:
+                return data
+
+    def send(self, payload: Any) -> Any:
+        return self.client.call(
+            "message broadcast", payload, namespace=self.namespace, timeout=10
+        )
+
+
+@pytest.fixture
+def clients() -> Iterator[Callable[..., ChatClient]]:
+    made: list[ChatClient] = []
+
+    def _make(url: str, **kwargs: Any) -> ChatClient:
+        client = ChatClient(url, **kwargs)
+        made.append(client)
+        return client
+
+    yield _make
+    # Disconnecting a websocket client takes a while; do them all at once.
+    threads = [threading.Thread(target=c.client.disconnect) for c in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("async_mode", ["gevent", "threading"])
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_two_clients_chat_on_a_real_server(
+    live_server_factory: Callable[..., LiveServer],
+    clients: Callable[..., ChatClient],
+    async_mode: str,
+    transport: str,
+) -> None:
+    server = live_server_factory(async_mode)
+    alice = clients(server.url, transports=[transport])
+    bob = clients(server.url, transports=[transport])
+    alice_name = alice.next("welcome")["client"]
+    bob_name = bob.next("welcome")["client"]
+
+    ack = alice.send({"message": "Hi Bob"})
+    assert ack["ok"] is True
+    for client in (alice, bob):
+        received = client.next("message receive")
+        assert received["id"] == ack["id"]
+        assert (received["client"], received["message"], received["room"]) == (
+            alice_name,
+            "Hi Bob",
+            "lobby",
+        )
+
+    assert bob.send({"message": "Hi Alice"})["ok"] is True
+    assert alice.next("message receive")["client"] == bob_name
+
+    bad = bob.send({"message": ""})
+    assert bad["error"]["code"] == "empty_message"
+    assert bob.next("chat error")["code"] == "empty_message"
+    assert alice.inbox.empty()
+
+
+def test_the_example_app_keeps_its_own_pages(live_server: LiveServer) -> None:
+    with urllib.request.urlopen(live_server.url + "/") as response:
+        home = response.read().decode()
+    assert "Welcome to Acme" in home and "data-chatroom" in home
+    with urllib.request.urlopen(live_server.url + "/hello") as response:
+        assert "Hello, world!" in response.read().decode()
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(live_server.url + "/no-such-page")
+    assert info.value.code == 404
+    assert "Acme has no page at this address" in info.value.read().decode()
+
+
+def test_many_clients_each_get_every_message_once(
+    live_server: LiveServer, clients: Callable[..., ChatClient]
+) -> None:
+    members = [clients(live_server.url, transports=["websocket"]) for _ in range(8)]
+    for member in members:
+        member.next("welcome")
+    acks = [members[i % 8].send({"message": f"m{i}"}) for i in range(40)]
+    assert all(ack["ok"] for ack in acks)
+    for member in members:
+        got = [member.next("message receive")["id"] for _ in range(40)]
+        assert got == [ack["id"] for ack in acks]
+        assert member.inbox.empty()
