@@ -50,6 +50,18 @@ class ChatConfig:
     theme: str
     guest_prefix: str
     content_security_policy: str | None
+    rooms: tuple[str, ...] | None
+    require_login: bool
+    allow_nicknames: bool
+    user_name_attribute: str
+    login_view: str | None
+
+    def room_exists(self, room: str) -> bool:
+        """Whether *room* may be used: any valid name with open rooms, else one
+        of :data:`CHATROOM_ROOMS`."""
+        if self.rooms is None:
+            return is_valid_room_name(room)
+        return room in self.rooms
 
 
 def _path(key: str, value: Any) -> str:
@@ -119,6 +131,40 @@ def _optional_header(key: str, value: Any) -> str | None:
     return value
 
 
+def _rooms(key: str, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(
+            f"{key} must be a non-empty list of room names, or None for open rooms; "
+            f"got {value!r}."
+        )
+    return tuple(_room(key, room) for room in value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be True or False, got {value!r}.")
+    return value
+
+
+def _identifier(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise ConfigError(f"{key} must be an attribute name, got {value!r}.")
+    return value
+
+
+def _optional_endpoint(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"{key} must be an endpoint name such as 'auth.login', or None; "
+            f"got {value!r}."
+        )
+    return value
+
+
 #: key (without the prefix) -> (default, validator)
 OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "URL_PREFIX": ("/chat", _url_prefix),
@@ -129,6 +175,11 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "THEME": ("dark", _theme),
     "GUEST_PREFIX": ("Guest", _text),
     "CONTENT_SECURITY_POLICY": (DEFAULT_CSP, _optional_header),
+    "ROOMS": (None, _rooms),
+    "REQUIRE_LOGIN": (False, _bool),
+    "ALLOW_NICKNAMES": (True, _bool),
+    "USER_NAME_ATTRIBUTE": ("name", _identifier),
+    "LOGIN_VIEW": (None, _optional_endpoint),
 }
 
 
@@ -163,4 +214,10 @@ def resolve(app_config: dict[str, Any], options: Mapping[str, Any]) -> ChatConfi
         app_config.setdefault(key, default)
         raw = options.get(name.lower(), app_config[key])
         values[name.lower()] = validate(key, raw)
-    return ChatConfig(**values)
+    config = ChatConfig(**values)
+    if not config.room_exists(config.default_room):
+        raise ConfigError(
+            f"{PREFIX}DEFAULT_ROOM {config.default_room!r} is not one of "
+            f"{PREFIX}ROOMS {list(config.rooms or ())}; add it there or pick another."
+        )
+    return config

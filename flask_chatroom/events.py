@@ -13,25 +13,39 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import request
-from flask_socketio import Namespace, emit, join_room
+from flask_socketio import Namespace, emit
+from socketio.exceptions import ConnectionRefusedError
 
-from .identity import guest_from_session, new_guest
+from .identity import Identity
 from .protocol import (
     EVENT_ERROR,
+    EVENT_JOIN,
+    EVENT_LEAVE,
+    EVENT_NICKNAME,
+    EVENT_ROOMS,
     EVENT_SEND,
+    EVENT_TYPING,
     EVENT_WELCOME,
     ChatError,
     Message,
     error_ack,
+    parse_nickname,
+    parse_room,
     parse_send,
+    parse_typing,
 )
-from .state import ChatState, Connection, get_state
+from .state import ChatState, get_state
 
 log = logging.getLogger("flask_chatroom")
 
 #: Client events and the methods that handle them.
 EVENTS: dict[str, str] = {
     EVENT_SEND: "on_message_broadcast",
+    EVENT_JOIN: "on_join",
+    EVENT_LEAVE: "on_leave",
+    EVENT_ROOMS: "on_rooms",
+    EVENT_TYPING: "on_typing",
+    EVENT_NICKNAME: "on_nickname",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,10 +65,7 @@ def chat_event(handler: F) -> F:
             return handler(self, *args)
         except ChatError as exc:
             log.info(
-                "chat: refused %r from sid %s: %s",
-                _event_name(),
-                _sid(),
-                exc.code,
+                "chat: refused %r from sid %s: %s", _event_name(), _sid(), exc.code
             )
             return _reply_error(exc)
         except Exception:
@@ -106,35 +117,50 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     # -- connection lifecycle ---------------------------------------------------
 
     def on_connect(self, auth: Any = None) -> None:
-        """A client connected: give it an identity and put it in the default room."""
-        self._register(get_state())
+        """A client connected: decide who it is and put it in the default room."""
+        state = get_state()
+        identity = state.identify()
+        if identity is None:
+            if state.config.require_login:
+                log.info("chat: refused an anonymous connection (login required)")
+                raise ConnectionRefusedError(
+                    {"code": "login_required", "message": "Please sign in to chat."}
+                )
+            identity = state.guest()
+        self._register(state, identity)
 
     def on_disconnect(self, reason: Any = None) -> None:
-        """A client went away: forget it (Socket.IO removes it from its rooms)."""
-        get_state().remove_connection(_sid())
+        """A client went away: it leaves its rooms, and the rooms are told."""
+        get_state().disconnect(_sid())
 
-    def _register(self, state: ChatState) -> Connection:
-        config = state.config
-        identity = guest_from_session(config.guest_prefix, create=False) or new_guest(
-            config.guest_prefix
-        )
-        conn = state.add_connection(_sid(), identity)
-        join_room(config.default_room)
-        conn.rooms.add(config.default_room)
+    def _register(self, state: ChatState, identity: Identity) -> Identity:
+        sid = _sid()
+        state.connect(sid, identity)
+        room = state.config.default_room
+        joined = state.extension.may_join(identity, room)
         emit(
             EVENT_WELCOME,
             {
                 "client": identity.name,
                 "user_id": identity.user_id,
-                "room": config.default_room,
+                "guest": identity.anonymous,
+                "room": room if joined else None,
             },
         )
-        return conn
+        if joined:
+            state.join(sid, room)
+        return identity
 
-    def _connection(self, state: ChatState) -> Connection:
+    def _identity(self, state: ChatState) -> Identity:
         # A host handler for "connect" on a shared namespace (CHATROOM_NAMESPACE="/")
         # runs instead of ours; such a connection is registered on first use.
-        return state.connection(_sid()) or self._register(state)
+        identity = state.identity_of(_sid())
+        if identity is not None:
+            return identity
+        found = state.identify()
+        if found is None and state.config.require_login:
+            raise ChatError("login_required", "Please sign in to chat.")
+        return self._register(state, found or state.guest())
 
     # -- events -------------------------------------------------------------------
 
@@ -142,19 +168,86 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     def on_message_broadcast(self, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``message broadcast``: post a message to a room the sender is in."""
         state = get_state()
-        conn = self._connection(state)
+        identity = self._identity(state)
         req = parse_send(payload, state.config.max_message_length)
         room = req.room or state.config.default_room
-        if room not in conn.rooms:
+        if not state.is_member(_sid(), room):
             raise ChatError(
                 "not_in_room", f"Join the room {room!r} before posting to it."
             )
+        if not state.extension.may_post(identity, room):
+            raise ChatError("forbidden", f"You may not post in {room!r}.")
         message = Message(
             room=room,
-            client=conn.identity.name,
+            client=identity.name,
             text=req.text,
-            user_id=conn.identity.user_id,
+            user_id=identity.user_id,
             client_id=req.client_id,
         )
         state.publish(message)
         return message.ack()
+
+    @chat_event
+    def on_join(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``join`` ``{"room"}``: enter a room (joining twice is fine)."""
+        state = get_state()
+        identity = self._identity(state)
+        room = parse_room(payload)
+        if not state.config.room_exists(room):
+            raise ChatError("unknown_room", f"There is no room {room!r}.")
+        if not state.extension.may_join(identity, room):
+            raise ChatError("forbidden", f"You may not join {room!r}.")
+        if not state.is_member(_sid(), room):
+            state.join(_sid(), room)
+        return {"ok": True, "room": room}
+
+    @chat_event
+    def on_leave(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``leave`` ``{"room"}``: leave a room the connection is in."""
+        state = get_state()
+        self._identity(state)
+        room = parse_room(payload)
+        if not state.leave(_sid(), room):
+            raise ChatError("not_in_room", f"You are not in {room!r}.")
+        return {"ok": True, "room": room}
+
+    @chat_event
+    def on_rooms(self, *_: Any) -> dict[str, Any]:
+        """``rooms``: the rooms and how many users each has."""
+        state = get_state()
+        self._identity(state)
+        return {"ok": True, "rooms": state.extension.room_list()}
+
+    @chat_event
+    def on_typing(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``typing`` ``{"room", "typing"}``: tell the other members."""
+        state = get_state()
+        identity = self._identity(state)
+        room, typing = parse_typing(payload, state.config.default_room)
+        if not state.is_member(_sid(), room):
+            raise ChatError("not_in_room", f"You are not in {room!r}.")
+        state.emit(
+            EVENT_TYPING,
+            {
+                "room": room,
+                "client": identity.name,
+                "user_id": identity.user_id,
+                "typing": typing,
+            },
+            to=room,
+            skip_sid=_sid(),
+        )
+        return {"ok": True}
+
+    @chat_event
+    def on_nickname(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``nickname`` ``{"name"}``: a guest picks the name others see."""
+        state = get_state()
+        identity = self._identity(state)
+        if not state.config.allow_nicknames or not identity.anonymous:
+            raise ChatError("nicknames_disabled", "You cannot pick a nickname here.")
+        name = parse_nickname(payload)
+        if name.casefold() in state.signed_in_names():
+            raise ChatError("name_taken", "That is the name of a signed-in user.")
+        renamed = state.set_nickname(_sid(), name)
+        return {"ok": True, "name": renamed.name}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import ConfigError, check_options, resolve
 from .events import ChatNamespace
-from .state import ChatState
+from .identity import Identity, IdentityLoader
+from .protocol import ChatError, Message, clean_text, is_valid_room_name
+from .state import ChatState, get_state
 from .views import blueprint
 
 if TYPE_CHECKING:
@@ -17,6 +20,10 @@ if TYPE_CHECKING:
 EXTENSION_KEY = "chatroom"
 
 log = logging.getLogger("flask_chatroom")
+
+#: A permission hook: ``(user, room) -> bool``.
+PermissionHook = Callable[[Identity, str], bool]
+H = TypeVar("H", bound=Callable[..., Any])
 
 
 class Chatroom:
@@ -44,6 +51,8 @@ class Chatroom:
 
     The extension keeps no reference to an app; each app's state lives in
     ``app.extensions["chatroom"]``, so one ``Chatroom`` can serve several apps.
+    The hooks registered with its decorators (:meth:`identity_loader`,
+    :meth:`can_join`, :meth:`can_post`) apply to every app it serves.
 
     :param app: the Flask app, or ``None`` to call :meth:`init_app` later.
     :param socketio: the app's ``SocketIO``; defaults to
@@ -61,6 +70,9 @@ class Chatroom:
     ) -> None:
         check_options(options)
         self._options = options
+        self.identity_loader_callback: IdentityLoader | None = None
+        self._can_join: PermissionHook | None = None
+        self._can_post: PermissionHook | None = None
         if app is not None:
             self.init_app(app, socketio)
 
@@ -95,15 +107,141 @@ class Chatroom:
             )
         config = resolve(app.config, {**self._options, **options})
         _check_namespace_free(socketio, config.namespace)
-
         if not app.secret_key:
             log.warning(
                 "flask-chatroom: the app has no SECRET_KEY, so guests get a new name "
                 "on every connection; set SECRET_KEY to keep names across reloads."
             )
+
         app.extensions[EXTENSION_KEY] = ChatState(self, socketio, config)
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         socketio.on_namespace(ChatNamespace(config.namespace))
+
+    # -- hooks ----------------------------------------------------------------------
+
+    def identity_loader(self, callback: IdentityLoader) -> IdentityLoader:
+        """Decorate the function that says who the current user is.
+
+        It runs inside the request (or the Socket.IO connection's request
+        context: ``session``, ``request.cookies`` and ``current_user`` work) and
+        returns an :class:`~flask_chatroom.Identity`, a mapping with ``id`` and
+        ``name`` (optionally ``avatar_url`` and ``roles``), or ``None`` for a
+        visitor who is not signed in. It replaces the built-in Flask-Login
+        support.
+
+        Example::
+
+            @chat.identity_loader
+            def who_is_it():
+                user = my_auth.current_user()
+                if user is None:
+                    return None
+                return {"id": user.id, "name": user.display_name,
+                        "roles": ["moderator"] if user.is_staff else []}
+        """
+        self.identity_loader_callback = callback
+        return callback
+
+    def can_join(self, hook: H) -> H:
+        """Decorate a ``(user, room) -> bool`` hook that decides who may join a room.
+
+        A refusal answers the ``join`` with the error code ``forbidden``; a
+        connection the hook keeps out of the default room joins no room on connect.
+
+        Example::
+
+            @chat.can_join
+            def staff_room(user, room):
+                return room != "staff" or "staff" in user.roles
+        """
+        self._can_join = hook
+        return hook
+
+    def can_post(self, hook: H) -> H:
+        """Decorate a ``(user, room) -> bool`` hook that decides who may post where.
+
+        A refusal answers the ``message broadcast`` with the error code
+        ``forbidden``.
+
+        Example::
+
+            @chat.can_post
+            def read_only_announcements(user, room):
+                return room != "announcements" or "admin" in user.roles
+        """
+        self._can_post = hook
+        return hook
+
+    def may_join(self, user: Identity, room: str) -> bool:
+        """Whether *user* may join *room*, by the :meth:`can_join` hook."""
+        return self._can_join is None or bool(self._can_join(user, room))
+
+    def may_post(self, user: Identity, room: str) -> bool:
+        """Whether *user* may post in *room*, by the :meth:`can_post` hook."""
+        return self._can_post is None or bool(self._can_post(user, room))
+
+    # -- server-side API --------------------------------------------------------------
+
+    def room_list(self, app: Flask | None = None) -> list[dict[str, Any]]:
+        """The rooms with their user counts: the fixed ``CHATROOM_ROOMS`` (with
+        0 for empty ones), or every room someone is in with open rooms.
+
+        :param app: the app (default: the current app).
+        """
+        state = get_state(app)
+        counts = state.presence.rooms()
+        names = list(state.config.rooms or sorted(counts))
+        return [{"name": name, "count": counts.get(name, 0)} for name in names]
+
+    def send(
+        self,
+        room: str,
+        text: str,
+        sender: str | Identity = "System",
+        app: Flask | None = None,
+    ) -> Message:
+        """Post a message from host code: an HTTP view, a CLI command, a job.
+
+        The message goes through the same checks as a user's (text rules and
+        length; the room must exist) and reaches every member of *room*. Call it
+        inside an app context, or pass *app*; it works from any thread or
+        greenlet under every async mode.
+
+        Example::
+
+            @app.post("/deploys")
+            def announce_deploy():
+                chat.send("ops", "Deploy finished", sender="Deploy bot")
+                return "", 204
+
+        :param room: the room to post in.
+        :param text: the message text.
+        :param sender: a display name, or an :class:`~flask_chatroom.Identity`.
+        :param app: the app, when there is no app context.
+        :raises ChatError: the text or the room is refused (see ``.code``).
+        :returns: the :class:`~flask_chatroom.Message` as broadcast.
+        """
+        if app is not None:
+            with app.app_context():
+                return self.send(room, text, sender)
+        state = get_state()
+        if not is_valid_room_name(room) or not state.config.room_exists(room):
+            raise ChatError("unknown_room", f"There is no room {room!r}.")
+        cleaned = clean_text(text)
+        if not cleaned:
+            raise ChatError("empty_message", "The message is empty.")
+        if len(cleaned) > state.config.max_message_length:
+            raise ChatError("message_too_long", "The message is too long.")
+        identity = (
+            sender
+            if isinstance(sender, Identity)
+            else Identity(id="system", name=sender, anonymous=True)
+        )
+        message = Message(
+            room=room, client=identity.name, text=cleaned, user_id=identity.user_id
+        )
+        state.publish(message)
+        return message
 
 
 def _check_namespace_free(socketio: SocketIO, namespace: str) -> None:

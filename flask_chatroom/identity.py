@@ -1,14 +1,22 @@
 """Who is speaking: the identity the server gives each connection.
 
 A sender's name is always decided here, on the server, and never taken from a
-payload. Without a host identity every visitor is a guest with a readable name
-(``Guest 4821``) kept in the Flask session, so a reload or a reconnect keeps it.
+payload. In order, the identity comes from:
+
+1. the host's :meth:`Chatroom.identity_loader <flask_chatroom.Chatroom.identity_loader>`
+   callback, if it has one;
+2. Flask-Login's ``current_user``, if the app uses Flask-Login and the user is
+   signed in (display name from ``CHATROOM_USER_NAME_ATTRIBUTE``);
+3. otherwise the visitor is a guest with a readable name (``Guest 4821``) kept in
+   the Flask session, so a reload or a reconnect keeps it.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app, session
 
@@ -38,6 +46,66 @@ class Identity:
     def user_id(self) -> str | None:
         """The id messages carry as ``user_id``: the host's id, ``None`` for guests."""
         return None if self.anonymous else self.id
+
+    def to_wire(self) -> dict[str, Any]:
+        """How presence lists show this user."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "user_id": self.user_id,
+            "avatar_url": self.avatar_url,
+        }
+
+
+#: What an identity loader may return: an :class:`Identity`, a mapping with
+#: ``id`` and ``name`` (and optional ``avatar_url``, ``roles``), or ``None`` for an
+#: anonymous visitor.
+LoaderResult = Identity | Mapping[str, Any] | None
+IdentityLoader = Callable[[], LoaderResult]
+
+
+def from_loader_result(result: LoaderResult) -> Identity | None:
+    """Turn what an identity loader returned into a signed-in :class:`Identity`.
+
+    :raises TypeError: the loader returned something else; the message says what.
+    """
+    if result is None:
+        return None
+    if isinstance(result, Identity):
+        return result
+    if isinstance(result, Mapping) and result.get("id") is not None:
+        roles: Iterable[str] = result.get("roles") or ()
+        return Identity(
+            id=str(result["id"]),
+            name=str(result.get("name") or result["id"]),
+            anonymous=False,
+            avatar_url=result.get("avatar_url"),
+            roles=frozenset(roles),
+        )
+    raise TypeError(
+        "A flask-chatroom identity_loader must return an Identity, a mapping with "
+        f"at least 'id' (and 'name'), or None; it returned {result!r}."
+    )
+
+
+def from_flask_login(name_attribute: str) -> Identity | None:
+    """The signed-in Flask-Login user, if the app uses Flask-Login."""
+    if getattr(current_app, "login_manager", None) is None:
+        return None
+    from flask_login import current_user  # the app uses Flask-Login, so it's there
+
+    if not current_user or not current_user.is_authenticated:
+        return None
+    user_id = str(current_user.get_id())
+    name = getattr(current_user, name_attribute, None) or user_id
+    roles = getattr(current_user, "roles", None) or ()
+    return Identity(
+        id=user_id,
+        name=str(name),
+        anonymous=False,
+        avatar_url=getattr(current_user, "avatar_url", None),
+        roles=frozenset(str(role) for role in roles),
+    )
 
 
 def new_guest(prefix: str) -> Identity:

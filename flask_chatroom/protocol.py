@@ -25,6 +25,22 @@ EVENT_MESSAGE = "message receive"
 EVENT_WELCOME = "welcome"
 #: Server -> one client: something the client sent was refused.
 EVENT_ERROR = "chat error"
+#: Client -> server: enter a room, ``{"room"}``; acked ``{"ok": true, "room"}``.
+EVENT_JOIN = "join"
+#: Client -> server: leave a room, ``{"room"}``; acked ``{"ok": true, "room"}``.
+EVENT_LEAVE = "leave"
+#: Client -> server: list rooms; acked ``{"ok": true, "rooms": [{"name", "count"}]}``.
+EVENT_ROOMS = "rooms"
+#: Client -> server ``{"room", "typing"}``; server -> other members
+#: ``{"room", "client", "user_id", "typing"}``.
+EVENT_TYPING = "typing"
+#: Client -> server: pick a guest nickname, ``{"name"}``; acked ``{"ok", "name"}``.
+EVENT_NICKNAME = "nickname"
+#: Server -> room: who is here, ``{"room", "users", "count"}``.
+EVENT_PRESENCE = "presence"
+#: Server -> room: someone came or went,
+#: ``{"room", "kind", "client", "user_id", "ts"}``.
+EVENT_NOTICE = "notice"
 
 # -- error codes --------------------------------------------------------------------
 
@@ -35,12 +51,20 @@ ERROR_CODES: dict[str, str] = {
     "empty_message": "The message has no text once whitespace is trimmed.",
     "message_too_long": "The message is longer than CHATROOM_MAX_MESSAGE_LENGTH.",
     "invalid_room": "The room name breaks the room name rule.",
-    "not_in_room": "The client has not joined the room it posts to.",
+    "not_in_room": "The client has not joined the room it posts to or leaves.",
+    "unknown_room": "CHATROOM_ROOMS is a fixed list and the room is not on it.",
+    "forbidden": "A permission hook (can_join, can_post) refused the request.",
+    "login_required": "CHATROOM_REQUIRE_LOGIN is on and the user is not signed in.",
+    "invalid_name": "The nickname breaks the nickname rule.",
+    "name_taken": "The nickname is the name of a signed-in user who is here.",
+    "nicknames_disabled": "CHATROOM_ALLOW_NICKNAMES is off, or the user is signed in.",
     "unknown_event": "The server has no handler for that event.",
     "internal_error": "The server failed; the details are in its log, not here.",
 }
 
 ROOM_NAME_RULE = "1 to 64 characters, each a letter, a digit, '-' or '_'"
+NICKNAME_RULE = "1 to 32 characters with no control characters"
+NICKNAME_MAX = 32
 _ROOM_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
 # Control characters (Unicode category Cc: C0 and C1) other than tab and newline,
@@ -139,6 +163,54 @@ def parse_send(payload: Any, max_length: int) -> SendRequest:
             '"client_id" must be 1 to 64 letters, digits or "-_:." characters.',
         )
     return SendRequest(text=text, room=room, client_id=client_id)
+
+
+def _object(payload: Any, example: str) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise ChatError("invalid_payload", f"Send an object such as {example}.")
+    return payload
+
+
+def parse_room(payload: Any) -> str:
+    """Parse a ``join`` / ``leave`` payload ``{"room": name}`` into the room name."""
+    room = _object(payload, '{"room": "lobby"}').get("room")
+    if not isinstance(room, str) or not is_valid_room_name(room):
+        raise ChatError("invalid_room", f"A room name is {ROOM_NAME_RULE}.")
+    return room
+
+
+def parse_typing(payload: Any, default_room: str) -> tuple[str, bool]:
+    """Parse a ``typing`` payload ``{"room", "typing": bool}``."""
+    data = _object(payload, '{"room": "lobby", "typing": true}')
+    typing = data.get("typing")
+    if not isinstance(typing, bool):
+        raise ChatError("invalid_payload", '"typing" must be true or false.')
+    room = data.get("room", default_room)
+    if not isinstance(room, str) or not is_valid_room_name(room):
+        raise ChatError("invalid_room", f"A room name is {ROOM_NAME_RULE}.")
+    return room, typing
+
+
+def parse_nickname(payload: Any) -> str:
+    """Parse a ``nickname`` payload ``{"name"}``: NFC, trimmed, 1-32 characters,
+    and no control characters, line breaks or bidirectional overrides (they are
+    refused, not removed)."""
+    name = _object(payload, '{"name": "Ada"}').get("name")
+    if not isinstance(name, str):
+        raise ChatError("invalid_name", f"A nickname is {NICKNAME_RULE}.")
+    name = unicodedata.normalize("NFC", name).strip()
+    if (
+        not name
+        or len(name) > NICKNAME_MAX
+        or any(
+            ord(ch) in _STRIP
+            or ch in "\t\n"
+            or unicodedata.category(ch) in ("Zl", "Zp")
+            for ch in name
+        )
+    ):
+        raise ChatError("invalid_name", f"A nickname is {NICKNAME_RULE}.")
+    return name
 
 
 def now_ms() -> int:

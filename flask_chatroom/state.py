@@ -1,30 +1,30 @@
-"""Per-app runtime state, kept in ``app.extensions["chatroom"]``."""
+"""Per-app runtime state, kept in ``app.extensions["chatroom"]``: who is connected,
+who is in which room, and the operations that change it and tell the room."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
-from .protocol import EVENT_MESSAGE, Message
+from . import signals
+from .identity import (
+    Identity,
+    from_flask_login,
+    from_loader_result,
+    guest_from_session,
+    new_guest,
+)
+from .presence import Change, LocalPresence, Presence
+from .protocol import EVENT_MESSAGE, EVENT_NOTICE, EVENT_PRESENCE, Message, now_ms
 
 if TYPE_CHECKING:
     from flask_socketio import SocketIO
 
     from .config import ChatConfig
     from .extension import Chatroom
-    from .identity import Identity
-
-
-@dataclass
-class Connection:
-    """One Socket.IO connection to the chat namespace."""
-
-    sid: str
-    identity: Identity
-    rooms: set[str] = field(default_factory=set)
 
 
 class ChatState:
@@ -33,47 +33,157 @@ class ChatState:
     :param extension: the :class:`~flask_chatroom.Chatroom` that set it up.
     :param socketio: the host's ``SocketIO`` object.
     :param config: the validated ``CHATROOM_*`` configuration.
+    :param presence: the presence backend (default: in this process).
     """
 
-    def __init__(self, extension: Chatroom, socketio: SocketIO, config: ChatConfig):
+    def __init__(
+        self,
+        extension: Chatroom,
+        socketio: SocketIO,
+        config: ChatConfig,
+        presence: Presence | None = None,
+    ) -> None:
         self.extension = extension
         self.socketio = socketio
         self.config = config
-        self._connections: dict[str, Connection] = {}
+        self.presence = presence or LocalPresence()
+        self._identities: dict[str, Identity] = {}
+        # guest id -> nickname, so a guest's nickname survives reloads
+        self._nicknames: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    # -- connections ------------------------------------------------------------
+    # -- identity -------------------------------------------------------------------
 
-    def add_connection(self, sid: str, identity: Identity) -> Connection:
-        """Record a new connection (the caller joins it to its rooms)."""
-        conn = Connection(sid=sid, identity=identity)
+    def identify(self) -> Identity | None:
+        """Who the current request is, or ``None`` for a visitor who is not signed in.
+
+        Uses the extension's identity loader, else Flask-Login; see
+        :mod:`flask_chatroom.identity`.
+        """
+        loader = self.extension.identity_loader_callback
+        if loader is not None:
+            return from_loader_result(loader())
+        return from_flask_login(self.config.user_name_attribute)
+
+    def guest(self) -> Identity:
+        """The current visitor as a guest: from the session, or new; with the
+        nickname they picked, if any."""
+        guest = guest_from_session(self.config.guest_prefix, create=False) or new_guest(
+            self.config.guest_prefix
+        )
+        nickname = self._nicknames.get(guest.id)
+        return replace(guest, name=nickname) if nickname else guest
+
+    # -- connections ----------------------------------------------------------------
+
+    def connect(self, sid: str, identity: Identity) -> None:
+        """Record connection *sid* as *identity* (it is in no room yet)."""
         with self._lock:
-            self._connections[sid] = conn
-        return conn
+            self._identities[sid] = identity
 
-    def connection(self, sid: str) -> Connection | None:
-        """The connection with Socket.IO session id *sid*, if it is connected."""
-        return self._connections.get(sid)
+    def identity_of(self, sid: str) -> Identity | None:
+        """Who connection *sid* speaks as, if it is connected."""
+        return self._identities.get(sid)
 
-    def remove_connection(self, sid: str) -> Connection | None:
-        """Forget a connection that went away."""
+    def disconnect(self, sid: str) -> None:
+        """Connection *sid* went away: it leaves its rooms and is forgotten."""
+        for change in self.presence.disconnect(sid):
+            self._announce(change)
         with self._lock:
-            return self._connections.pop(sid, None)
+            self._identities.pop(sid, None)
 
     @property
     def connection_count(self) -> int:
         """How many connections the chat namespace has in this process."""
-        return len(self._connections)
+        return len(self._identities)
 
-    # -- messages -----------------------------------------------------------------
+    def set_nickname(self, sid: str, name: str) -> Identity:
+        """Give the guest behind *sid* the nickname *name* (in every tab)."""
+        identity = self._identities[sid]
+        renamed = replace(identity, name=name)
+        with self._lock:
+            self._nicknames[identity.id] = name
+            sids = [s for s, i in self._identities.items() if i.id == identity.id]
+            for other in sids:
+                self._identities[other] = renamed
+        rooms: set[str] = set()
+        for other in sids:
+            rooms.update(self.presence.rename(other, renamed))
+        for room in sorted(rooms):
+            self.emit_presence(room)
+        return renamed
+
+    def signed_in_names(self) -> set[str]:
+        """The display names (case-folded) of signed-in users connected now."""
+        identities = list(self._identities.values())
+        return {i.name.casefold() for i in identities if not i.anonymous}
+
+    # -- rooms ----------------------------------------------------------------------
+
+    def join(self, sid: str, room: str) -> None:
+        """Put connection *sid* in *room* and tell the room if the user is new there."""
+        identity = self._identities[sid]
+        self.socketio.server.enter_room(sid, room, namespace=self.config.namespace)
+        change = self.presence.join(room, sid, identity)
+        if change.kind is None:
+            # Another tab of the same user was already here: only this tab
+            # needs the member list.
+            self.emit_presence(room, to=sid)
+        else:
+            self._announce(change)
+
+    def leave(self, sid: str, room: str) -> bool:
+        """Take connection *sid* out of *room*; ``False`` if it was not there."""
+        change = self.presence.leave(room, sid)
+        if change is None:
+            return False
+        self.socketio.server.leave_room(sid, room, namespace=self.config.namespace)
+        self._announce(change)
+        return True
+
+    def is_member(self, sid: str, room: str) -> bool:
+        """Whether connection *sid* is in *room*."""
+        return room in self.presence.rooms_of(sid)
+
+    def _announce(self, change: Change) -> None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if change.kind is not None:
+            self.emit(
+                EVENT_NOTICE,
+                {
+                    "room": change.room,
+                    "kind": change.kind,
+                    "client": change.identity.name,
+                    "user_id": change.identity.user_id,
+                    "ts": now_ms(),
+                },
+                to=change.room,
+            )
+            signal = signals.user_joined if change.kind == "join" else signals.user_left
+            signal.send(app, room=change.room, user=change.identity)
+        self.emit_presence(change.room)
+
+    def emit_presence(self, room: str, to: str | None = None) -> None:
+        """Send the member list of *room* to the room (or to one connection)."""
+        users = [identity.to_wire() for identity in self.presence.members(room)]
+        self.emit(
+            EVENT_PRESENCE,
+            {"room": room, "users": users, "count": len(users)},
+            to=to or room,
+        )
+
+    # -- messages -------------------------------------------------------------------
 
     def publish(self, message: Message) -> None:
         """Broadcast *message* to every member of its room, sender included."""
+        self.emit(EVENT_MESSAGE, message.to_wire(), to=message.room)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.message_sent.send(app, message=message)
+
+    def emit(self, event: str, data: Any, to: str, skip_sid: str | None = None) -> None:
+        """Emit *event* on the chat's namespace to a room or one connection."""
         self.socketio.emit(
-            EVENT_MESSAGE,
-            message.to_wire(),
-            to=message.room,
-            namespace=self.config.namespace,
+            event, data, to=to, skip_sid=skip_sid, namespace=self.config.namespace
         )
 
 

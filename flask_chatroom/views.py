@@ -5,7 +5,18 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
 
 from . import __version__
 from .identity import guest_from_session
@@ -21,13 +32,45 @@ blueprint = Blueprint(
 )
 
 
-@blueprint.route("/")
-def chat_page() -> str:
-    """The full chat page for the default room."""
+@blueprint.route("/", defaults={"room": None})
+@blueprint.route("/<room>")
+def chat_page(room: str | None) -> str | BaseResponse | tuple[str, int]:
+    """The full chat page of *room* (default: ``CHATROOM_DEFAULT_ROOM``).
+
+    With ``CHATROOM_REQUIRE_LOGIN`` a visitor who is not signed in is sent to the
+    host's login view (``CHATROOM_LOGIN_VIEW``, else Flask-Login's
+    ``login_view``) or, without one, gets a 401 page asking to sign in.
+    """
+    state = get_state()
+    config = state.config
+    room = room or config.default_room
+    if not config.room_exists(room):
+        abort(404)
+    user = state.identify()
+    if user is None and config.require_login:
+        return _sign_in_first()
+    if user is not None and not state.extension.may_join(user, room):
+        abort(403)
+    return render_template("chatroom/chat.html", room=room, chat_config=config)
+
+
+def _sign_in_first() -> BaseResponse | tuple[str, int]:
     config = get_state().config
-    return render_template(
-        "chatroom/chat.html", room=config.default_room, chat_config=config
-    )
+    login_manager = getattr(current_app, "login_manager", None)
+    view = config.login_view or getattr(login_manager, "login_view", None)
+    if view:
+        return redirect(url_for(view, next=request.full_path.rstrip("?")))
+    html = render_template("chatroom/sign_in.html", chat_config=config)
+    return html, 401
+
+
+@blueprint.route("/api/rooms")
+def rooms_api() -> Response:
+    """``GET /chat/api/rooms``: the rooms and their user counts, as JSON."""
+    state = get_state()
+    if state.config.require_login and state.identify() is None:
+        abort(401)
+    return jsonify(rooms=state.extension.room_list())
 
 
 @blueprint.after_request

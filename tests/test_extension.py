@@ -37,6 +37,11 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         theme="dark",
         guest_prefix="Guest",
         content_security_policy=DEFAULT_CSP,
+        rooms=None,
+        require_login=False,
+        allow_nicknames=True,
+        user_name_attribute="name",
+        login_view=None,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

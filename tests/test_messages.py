@@ -66,7 +66,12 @@ def test_the_tutorial_payload_form_is_accepted(connect: Connect) -> None:
 def test_guests_get_readable_names(connect: Connect) -> None:
     welcome = events(connect(), "welcome")[0]
     assert re.fullmatch(r"Guest \d{4}", welcome["client"])
-    assert welcome == {"client": welcome["client"], "user_id": None, "room": "lobby"}
+    assert welcome == {
+        "client": welcome["client"],
+        "user_id": None,
+        "guest": True,
+        "room": "lobby",
+    }
 
 
 def test_a_guest_keeps_its_name_across_reconnects_and_page_loads(

@@ -21,6 +21,7 @@
   };
   var ACK_TIMEOUT_MS = 10000;
   var NEAR_BOTTOM_PX = 48;
+  var MAX_MESSAGES = 500; // older messages leave the page, oldest first
 
   function part(root, name) {
     return root.querySelector("[data-chatroom-" + name + "]");
@@ -52,6 +53,8 @@
     this.errorLine = part(root, "error");
     this.me = part(root, "me");
     this.ownIds = new Set();
+    this.unseen = 0;
+    this.jump = this.makeJump();
     this.socket = window.io(root.dataset.namespace || "/", {
       path: root.dataset.socketioPath || "/socket.io/",
       forceNew: true,
@@ -60,6 +63,43 @@
     this.bindForm();
     this.setState("connecting");
   }
+
+  // A "new messages" button under the log, shown when messages arrive while the
+  // reader has scrolled up. It lives in a zero-height bar so that it floats over
+  // the bottom of the log without moving anything.
+  Chat.prototype.makeJump = function () {
+    var self = this;
+    var bar = document.createElement("div");
+    bar.className = "chatroom__jumpbar";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "chatroom__jump";
+    button.setAttribute("data-chatroom-jump", "");
+    button.hidden = true;
+    bar.appendChild(button);
+    this.log.parentNode.insertBefore(bar, this.log.nextSibling);
+    button.addEventListener("click", function () {
+      self.scrollToBottom();
+      self.log.focus({ preventScroll: true });
+    });
+    this.log.addEventListener("scroll", function () {
+      if (self.unseen && self.isNearBottom()) {
+        self.setUnseen(0);
+      }
+    }, { passive: true });
+    return button;
+  };
+
+  Chat.prototype.setUnseen = function (count) {
+    this.unseen = count;
+    this.jump.hidden = count === 0;
+    this.jump.textContent = count === 1 ? "1 new message ↓" : count + " new messages ↓";
+  };
+
+  Chat.prototype.scrollToBottom = function () {
+    this.log.scrollTop = this.log.scrollHeight;
+    this.setUnseen(0);
+  };
 
   Chat.prototype.setState = function (state, detail) {
     this.status.dataset.state = state;
@@ -119,7 +159,9 @@
       self.send();
     });
     this.input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      // keyCode 229: a key that an input method (IME) is still composing with.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing &&
+          event.keyCode !== 229) {
         event.preventDefault();
         self.send();
       }
@@ -168,10 +210,32 @@
       return;
     }
     var own = typeof data.client_id === "string" && this.ownIds.has(data.client_id);
+    if (own) {
+      this.ownIds.delete(data.client_id);
+    }
     var stick = own || this.isNearBottom();
     this.log.appendChild(this.render(data, own));
+    this.trim(stick);
     if (stick) {
-      this.log.scrollTop = this.log.scrollHeight;
+      this.scrollToBottom();
+    } else {
+      this.setUnseen(this.unseen + 1);
+    }
+  };
+
+  // Keep at most MAX_MESSAGES in the log; a reader who scrolled up keeps their place.
+  Chat.prototype.trim = function (stick) {
+    var log = this.log;
+    var extra = log.children.length - MAX_MESSAGES;
+    if (extra <= 0) {
+      return;
+    }
+    var before = log.scrollHeight;
+    while (extra-- > 0) {
+      log.removeChild(log.firstElementChild);
+    }
+    if (!stick) {
+      log.scrollTop -= before - log.scrollHeight;
     }
   };
 

@@ -1,0 +1,28 @@
+"""Blinker signals the chat sends, for hosts that want to react to chat activity.
+
+Each is sent with the Flask app as the sender, inside an app context::
+
+    from flask_chatroom import signals
+
+    @signals.message_sent.connect_via(app)
+    def log_message(app, message):
+        app.logger.info("%s said %r in %s", message.client, message.text, message.room)
+
+Receivers run in the handler that sent the signal: keep them quick, and hand slow
+work to a background task.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: A message was accepted and broadcast: ``message=`` the
+#: :class:`~flask_chatroom.Message`.
+message_sent = _signals.signal("chatroom.message-sent")
+#: A user's first connection entered a room: ``room=``, ``user=`` the
+#: :class:`~flask_chatroom.Identity`.
+user_joined = _signals.signal("chatroom.user-joined")
+#: A user's last connection left a room (or disconnected): ``room=``, ``user=``.
+user_left = _signals.signal("chatroom.user-left")
