@@ -119,7 +119,16 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     def on_connect(self, auth: Any = None) -> None:
         """A client connected: decide who it is and put it in the default room."""
         state = get_state()
-        identity = state.identify()
+        try:
+            identity = state.identify()
+        except Exception:
+            log.exception("chat: the identity loader failed; connection refused")
+            raise ConnectionRefusedError(
+                {
+                    "code": "internal_error",
+                    "message": "The server could not connect you.",
+                }
+            ) from None
         if identity is None:
             if state.config.require_login:
                 log.info("chat: refused an anonymous connection (login required)")

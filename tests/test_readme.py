@@ -1,4 +1,4 @@
-"""The README's two commands: CI runs the test command exactly as the README shows it."""
+"""The README's two commands: CI runs the test command as the README shows it."""
 
 from __future__ import annotations
 
