@@ -1,5 +1,7 @@
-"""The example host app: a small site with a home page, a /hello page and its own
-404 page, which adds a chat with one call to :func:`flask_chatroom.register_chat`.
+"""The example host app: a small site with a home page, a /hello page, its own
+404 page and a simple Flask-Login sign-in, which adds a chat with one call to
+:func:`flask_chatroom.register_chat`. Signed-in users chat under their own names
+(the chat reads Flask-Login's ``current_user``); visitors chat as guests.
 
 Settings come from the embedded defaults below, then from ``FLASK_*`` environment
 variables (``FLASK_SECRET_KEY``, ``FLASK_CHATROOM_TITLE``, ...), then from the
@@ -12,8 +14,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, redirect, render_template, request, url_for
+from flask_login import (
+    LoginManager,
+    UserMixin,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+)
 from flask_socketio import SocketIO
+from werkzeug.wrappers import Response
 
 from flask_chatroom import register_chat
 
@@ -28,6 +39,18 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class User(UserMixin):
+    """A demo account; a real site has its own user model."""
+
+    def __init__(self, user_id: str, name: str) -> None:
+        self.id = user_id
+        self.name = name
+
+
+#: The demo accounts anyone can sign in as (no passwords: this is a demo).
+USERS = {user.id: user for user in [User("ada", "Ada"), User("grace", "Grace")]}
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the example site with its chat."""
     app = Flask(__name__, instance_path=os.path.abspath("instance"))
@@ -35,6 +58,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()
     if config:
         app.config.update(config)
+
+    login_manager = LoginManager(app)
+    login_manager.login_view = "login"
+    login_manager.user_loader(USERS.get)
 
     socketio = SocketIO(app, async_mode=app.config["SOCKETIO_ASYNC_MODE"])
     register_chat(app, socketio)
@@ -46,6 +73,29 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @app.route("/hello")
     def hello() -> str:
         return render_template("hello.html", name="world")
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login() -> str | Response:
+        if request.method == "POST":
+            user = USERS.get(request.form.get("user", ""))
+            if user is not None:
+                login_user(user)
+                target = request.args.get("next", "")
+                # Only local paths: never send the user to another site.
+                if not target.startswith("/") or target.startswith("//"):
+                    target = url_for("index")
+                return redirect(target)
+        return render_template("login.html", users=USERS.values())
+
+    @app.post("/logout")
+    @login_required
+    def logout() -> Response:
+        logout_user()
+        return redirect(url_for("index"))
+
+    @app.context_processor
+    def signed_in_user() -> dict[str, Any]:
+        return {"user": current_user}
 
     @app.errorhandler(404)
     def not_found(error: Exception) -> tuple[str, int]:
