@@ -55,6 +55,10 @@ class ChatConfig:
     allow_nicknames: bool
     user_name_attribute: str
     login_view: str | None
+    database_url: str | None
+    engine: Any
+    history_limit: int
+    retention_days: int | None
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -165,6 +169,32 @@ def _optional_endpoint(key: str, value: Any) -> str | None:
     return value
 
 
+def _database_url(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or "://" not in value:
+        raise ConfigError(
+            f"{key} must be an SQLAlchemy database URL such as "
+            "'postgresql+psycopg://user@host/db' or 'sqlite:////path/chat.db', "
+            f"'memory://' for a store in memory, or None for an SQLite file in the "
+            f"instance folder; got {value!r}."
+        )
+    return value
+
+
+def _engine(key: str, value: Any) -> Any:
+    if value is None or callable(value) or hasattr(value, "dialect"):
+        return value
+    raise ConfigError(
+        f"{key} must be an SQLAlchemy Engine, a function that returns one (such as "
+        f"lambda: db.engine), or None; got {value!r}."
+    )
+
+
+def _optional_positive_int(key: str, value: Any) -> int | None:
+    return None if value is None else _positive_int(key, value)
+
+
 #: key (without the prefix) -> (default, validator)
 OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "URL_PREFIX": ("/chat", _url_prefix),
@@ -180,6 +210,10 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "ALLOW_NICKNAMES": (True, _bool),
     "USER_NAME_ATTRIBUTE": ("name", _identifier),
     "LOGIN_VIEW": (None, _optional_endpoint),
+    "DATABASE_URL": (None, _database_url),
+    "ENGINE": (None, _engine),
+    "HISTORY_LIMIT": (50, _positive_int),
+    "RETENTION_DAYS": (None, _optional_positive_int),
 }
 
 

@@ -19,6 +19,7 @@ from socketio.exceptions import ConnectionRefusedError
 from .identity import Identity
 from .protocol import (
     EVENT_ERROR,
+    EVENT_HISTORY,
     EVENT_JOIN,
     EVENT_LEAVE,
     EVENT_NICKNAME,
@@ -29,6 +30,8 @@ from .protocol import (
     ChatError,
     Message,
     error_ack,
+    parse_history,
+    parse_join,
     parse_nickname,
     parse_room,
     parse_send,
@@ -46,7 +49,11 @@ EVENTS: dict[str, str] = {
     EVENT_ROOMS: "on_rooms",
     EVENT_TYPING: "on_typing",
     EVENT_NICKNAME: "on_nickname",
+    EVENT_HISTORY: "on_history",
 }
+
+#: The most messages one ``history`` request returns.
+MAX_HISTORY_PAGE = 200
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,6 +100,14 @@ def _reply_error(error: ChatError) -> dict[str, Any]:
     return error_ack(error)
 
 
+def _since_from_auth(auth: Any, room: str) -> int | None:
+    since = auth.get("since") if isinstance(auth, dict) else None
+    seq = since.get(room) if isinstance(since, dict) else None
+    return (
+        seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
+    )
+
+
 class ChatNamespace(Namespace):  # type: ignore[misc]
     """The chat's Socket.IO namespace (``CHATROOM_NAMESPACE``)."""
 
@@ -117,7 +132,11 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     # -- connection lifecycle ---------------------------------------------------
 
     def on_connect(self, auth: Any = None) -> None:
-        """A client connected: decide who it is and put it in the default room."""
+        """A client connected: decide who it is and put it in the default room.
+
+        ``auth`` may carry ``{"since": {room: seq}}``: a reconnecting client's
+        last seen ``seq`` of the default room, so it gets only what it missed.
+        """
         state = get_state()
         try:
             identity = state.identify()
@@ -136,13 +155,17 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
                     {"code": "login_required", "message": "Please sign in to chat."}
                 )
             identity = state.guest()
-        self._register(state, identity)
+        self._register(
+            state, identity, _since_from_auth(auth, state.config.default_room)
+        )
 
     def on_disconnect(self, reason: Any = None) -> None:
         """A client went away: it leaves its rooms, and the rooms are told."""
         get_state().disconnect(_sid())
 
-    def _register(self, state: ChatState, identity: Identity) -> Identity:
+    def _register(
+        self, state: ChatState, identity: Identity, since: int | None = None
+    ) -> Identity:
         sid = _sid()
         state.connect(sid, identity)
         room = state.config.default_room
@@ -157,7 +180,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
             },
         )
         if joined:
-            state.join(sid, room)
+            state.join(sid, room, since)
         return identity
 
     def _identity(self, state: ChatState) -> Identity:
@@ -192,23 +215,48 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
             text=req.text,
             user_id=identity.user_id,
             client_id=req.client_id,
+            sender_id=identity.id,
         )
-        state.publish(message)
-        return message.ack()
+        stored, _created = state.publish(message)
+        return stored.ack()
 
     @chat_event
     def on_join(self, payload: Any = None, *_: Any) -> dict[str, Any]:
-        """``join`` ``{"room"}``: enter a room (joining twice is fine)."""
+        """``join`` ``{"room", "since"?}``: enter a room and get its history, or
+        the messages after ``since`` (joining again just sends those)."""
         state = get_state()
         identity = self._identity(state)
-        room = parse_room(payload)
+        room, since = parse_join(payload)
+        self._check_may_read(state, identity, room)
+        state.join(_sid(), room, since)
+        return {"ok": True, "room": room}
+
+    @staticmethod
+    def _check_may_read(state: ChatState, identity: Identity, room: str) -> None:
         if not state.config.room_exists(room):
             raise ChatError("unknown_room", f"There is no room {room!r}.")
         if not state.extension.may_join(identity, room):
             raise ChatError("forbidden", f"You may not join {room!r}.")
-        if not state.is_member(_sid(), room):
-            state.join(_sid(), room)
-        return {"ok": True, "room": room}
+
+    @chat_event
+    def on_history(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``history`` ``{"room", "before"|"after", "limit"}``: a page of messages."""
+        state = get_state()
+        identity = self._identity(state)
+        req = parse_history(payload, max(MAX_HISTORY_PAGE, state.config.history_limit))
+        self._check_may_read(state, identity, req.room)
+        if req.after is not None:
+            messages, more = state.store.since(req.room, req.after, limit=req.limit)
+        else:
+            messages, more = state.store.history(
+                req.room, before=req.before, limit=req.limit
+            )
+        return {
+            "ok": True,
+            "room": req.room,
+            "messages": [m.to_wire() for m in messages],
+            "has_more": more,
+        }
 
     @chat_event
     def on_leave(self, payload: Any = None, *_: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,6 +12,7 @@ from .events import ChatNamespace
 from .identity import Identity, IdentityLoader
 from .protocol import ChatError, Message, clean_text, is_valid_room_name
 from .state import ChatState, get_state
+from .store import MemoryStore, MessageStore, SQLStore, sqlite_engine
 from .views import blueprint
 
 if TYPE_CHECKING:
@@ -113,7 +115,8 @@ class Chatroom:
                 "on every connection; set SECRET_KEY to keep names across reloads."
             )
 
-        app.extensions[EXTENSION_KEY] = ChatState(self, socketio, config)
+        store = _make_store(app.instance_path, config)
+        app.extensions[EXTENSION_KEY] = ChatState(self, socketio, config, store)
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         socketio.on_namespace(ChatNamespace(config.namespace))
 
@@ -238,10 +241,30 @@ class Chatroom:
             else Identity(id="system", name=sender, anonymous=True)
         )
         message = Message(
-            room=room, client=identity.name, text=cleaned, user_id=identity.user_id
+            room=room,
+            client=identity.name,
+            text=cleaned,
+            user_id=identity.user_id,
+            sender_id=identity.id,
         )
-        state.publish(message)
-        return message
+        stored, _ = state.publish(message)
+        return stored
+
+
+def _make_store(instance_path: str, config: Any) -> MessageStore:
+    """The message store the configuration asks for (see the storage docs)."""
+    if config.engine is not None:
+        return SQLStore(config.engine)
+    url = config.database_url
+    if url == "memory://":
+        return MemoryStore()
+    if url is None:
+        url = "sqlite:///" + os.path.join(instance_path, "chatroom.sqlite3")
+    if url.startswith("sqlite"):
+        return SQLStore(sqlite_engine(url))
+    from sqlalchemy import create_engine
+
+    return SQLStore(create_engine(url, pool_pre_ping=True))
 
 
 def _check_namespace_free(socketio: SocketIO, namespace: str) -> None:

@@ -38,6 +38,9 @@ EVENT_TYPING = "typing"
 EVENT_NICKNAME = "nickname"
 #: Server -> room: who is here, ``{"room", "users", "count"}``.
 EVENT_PRESENCE = "presence"
+#: Client -> server: older or missed messages, ``{"room", "before"|"after", "limit"}``;
+#: server -> one client on join: ``{"room", "messages", "has_more"}``.
+EVENT_HISTORY = "history"
 #: Server -> room: someone came or went,
 #: ``{"room", "kind", "client", "user_id", "ts"}``.
 EVENT_NOTICE = "notice"
@@ -213,6 +216,43 @@ def parse_nickname(payload: Any) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class HistoryRequest:
+    """A parsed ``history`` request."""
+
+    room: str
+    before: int | None
+    after: int | None
+    limit: int
+
+
+def _seq_field(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ChatError("invalid_payload", f'"{name}" must be a sequence number.')
+    return value
+
+
+def parse_join(payload: Any) -> tuple[str, int | None]:
+    """Parse a ``join`` payload ``{"room", "since"?}``."""
+    room = parse_room(payload)
+    return room, _seq_field(payload, "since")
+
+
+def parse_history(payload: Any, max_limit: int) -> HistoryRequest:
+    """Parse a ``history`` request ``{"room", "before"?, "after"?, "limit"?}``."""
+    room = parse_room(payload)
+    before, after = _seq_field(payload, "before"), _seq_field(payload, "after")
+    if before is not None and after is not None:
+        raise ChatError("invalid_payload", 'Give "before" or "after", not both.')
+    limit = payload.get("limit", max_limit)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ChatError("invalid_payload", '"limit" must be a whole number from 1.')
+    return HistoryRequest(room, before, after, min(limit, max_limit))
+
+
 def now_ms() -> int:
     """The current time in epoch milliseconds, as ``ts`` fields carry it."""
     return time.time_ns() // 1_000_000
@@ -220,25 +260,41 @@ def now_ms() -> int:
 
 @dataclass(frozen=True)
 class Message:
-    """One chat message as the server decided it."""
+    """One chat message as the server decided it.
+
+    :param room: the room it was posted in.
+    :param client: the sender's display name.
+    :param text: the normalized text (empty once deleted).
+    :param user_id: the host's id of the sender; ``None`` for guests.
+    :param client_id: the sender's own id for the message, for idempotent retries.
+    :param sender_id: who sent it, for idempotency (a host id or a guest id).
+    :param seq: the per-room sequence number, given when the store commits it.
+    :param deleted: a moderator removed it.
+    :param id: a unique id.
+    :param ts: when the server accepted it, in epoch milliseconds.
+    """
 
     room: str
     client: str
     text: str
     user_id: str | None = None
     client_id: str | None = None
+    sender_id: str = ""
+    seq: int | None = None
+    deleted: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ts: int = field(default_factory=now_ms)
 
     def to_wire(self) -> dict[str, Any]:
-        """The ``message receive`` payload.
+        """The ``message receive`` payload (and each message in ``history``).
 
-        ``client`` and ``message`` are the tutorial's fields; ``id``, ``room`` and
-        ``ts`` (epoch milliseconds) are always present too.
+        ``client`` and ``message`` are the tutorial's fields; ``id``, ``room``,
+        ``seq`` and ``ts`` (epoch milliseconds) are always present too.
         """
         wire: dict[str, Any] = {
             "id": self.id,
             "room": self.room,
+            "seq": self.seq,
             "client": self.client,
             "user_id": self.user_id,
             "message": self.text,
@@ -246,8 +302,10 @@ class Message:
         }
         if self.client_id is not None:
             wire["client_id"] = self.client_id
+        if self.deleted:
+            wire["deleted"] = True
         return wire
 
     def ack(self) -> dict[str, Any]:
-        """The sender's acknowledgement once the message is accepted."""
-        return {"ok": True, "id": self.id, "ts": self.ts}
+        """The sender's acknowledgement once the message is committed."""
+        return {"ok": True, "id": self.id, "seq": self.seq, "ts": self.ts}

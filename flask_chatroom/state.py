@@ -18,7 +18,20 @@ from .identity import (
     new_guest,
 )
 from .presence import Change, LocalPresence, Presence
-from .protocol import EVENT_MESSAGE, EVENT_NOTICE, EVENT_PRESENCE, Message, now_ms
+from .protocol import (
+    EVENT_HISTORY,
+    EVENT_MESSAGE,
+    EVENT_NOTICE,
+    EVENT_PRESENCE,
+    Message,
+    now_ms,
+)
+from .store import MessageStore
+
+#: The most missed messages a ``join`` with ``since`` sends at once; a client
+#: asks for the rest with ``history`` ``{"after": seq}``.
+CATCHUP_LIMIT = 500
+_ROOM_LOCKS = 64
 
 if TYPE_CHECKING:
     from flask_socketio import SocketIO
@@ -33,6 +46,7 @@ class ChatState:
     :param extension: the :class:`~flask_chatroom.Chatroom` that set it up.
     :param socketio: the host's ``SocketIO`` object.
     :param config: the validated ``CHATROOM_*`` configuration.
+    :param store: where messages are kept.
     :param presence: the presence backend (default: in this process).
     """
 
@@ -41,12 +55,18 @@ class ChatState:
         extension: Chatroom,
         socketio: SocketIO,
         config: ChatConfig,
+        store: MessageStore,
         presence: Presence | None = None,
     ) -> None:
         self.extension = extension
         self.socketio = socketio
         self.config = config
+        self.store = store
         self.presence = presence or LocalPresence()
+        # Publishing to a room and joining it take the room's lock, so a joining
+        # client gets every earlier message from the store and every later one
+        # live: none twice, none missing, in order (within this process).
+        self._room_locks = [threading.Lock() for _ in range(_ROOM_LOCKS)]
         self._identities: dict[str, Identity] = {}
         # guest id -> nickname, so a guest's nickname survives reloads
         self._nicknames: dict[str, str] = {}
@@ -120,10 +140,32 @@ class ChatState:
 
     # -- rooms ----------------------------------------------------------------------
 
-    def join(self, sid: str, room: str) -> None:
-        """Put connection *sid* in *room* and tell the room if the user is new there."""
+    def _room_lock(self, room: str) -> threading.Lock:
+        return self._room_locks[hash(room) % _ROOM_LOCKS]
+
+    def join(self, sid: str, room: str, since: int | None = None) -> None:
+        """Put connection *sid* in *room*, send it the room's history (the last
+        ``CHATROOM_HISTORY_LIMIT`` messages, or those after *since*), and tell the
+        room if the user is new there."""
         identity = self._identities[sid]
-        self.socketio.server.enter_room(sid, room, namespace=self.config.namespace)
+        with self._room_lock(room):
+            self.socketio.server.enter_room(sid, room, namespace=self.config.namespace)
+            if since is None:
+                messages, more = self.store.history(
+                    room, limit=self.config.history_limit
+                )
+            else:
+                messages, more = self.store.since(room, since, limit=CATCHUP_LIMIT)
+            self.emit(
+                EVENT_HISTORY,
+                {
+                    "room": room,
+                    "messages": [m.to_wire() for m in messages],
+                    "has_more": more,
+                    "since": since,
+                },
+                to=sid,
+            )
         change = self.presence.join(room, sid, identity)
         if change.kind is None:
             # Another tab of the same user was already here: only this tab
@@ -174,11 +216,21 @@ class ChatState:
 
     # -- messages -------------------------------------------------------------------
 
-    def publish(self, message: Message) -> None:
-        """Broadcast *message* to every member of its room, sender included."""
-        self.emit(EVENT_MESSAGE, message.to_wire(), to=message.room)
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        signals.message_sent.send(app, message=message)
+    def publish(self, message: Message) -> tuple[Message, bool]:
+        """Store *message*, then broadcast it to every member of its room, sender
+        included.
+
+        :returns: the stored message (with its ``seq``) and whether it is new;
+            a retry of a message already stored is not broadcast again.
+        """
+        with self._room_lock(message.room):
+            stored, created = self.store.add(message)
+            if created:
+                self.emit(EVENT_MESSAGE, stored.to_wire(), to=stored.room)
+        if created:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            signals.message_sent.send(app, message=stored)
+        return stored, created
 
     def emit(self, event: str, data: Any, to: str, skip_sid: str | None = None) -> None:
         """Emit *event* on the chat's namespace to a room or one connection."""

@@ -37,9 +37,22 @@ def require(available: bool, component: str, install: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _instance_folder_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps made in tests keep their instance folder (and the chat's default SQLite
+    file) in the test's temporary directory, not in the source tree."""
+    monkeypatch.setattr(
+        Flask, "auto_find_instance_path", lambda self: str(tmp_path / "instance")
+    )
+
+
 def make_app(async_mode: str = "threading", **config: Any) -> Flask:
-    """A small host app with the chat registered, configured by CHATROOM_* keys."""
+    """A small host app with the chat registered, configured by CHATROOM_* keys.
+
+    Messages are kept in memory unless ``CHATROOM_DATABASE_URL`` says otherwise.
+    """
     app = Flask("hostapp_under_test")
+    config.setdefault("CHATROOM_DATABASE_URL", "memory://")
     app.config.update(SECRET_KEY="test-secret", TESTING=True, **config)
     socketio = SocketIO(app, async_mode=async_mode)
     register_chat(app, socketio)
@@ -54,8 +67,9 @@ def async_mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def app(async_mode: str) -> Flask:
-    """A host app with the chat on its defaults, once per async mode."""
-    return make_app(async_mode)
+    """A host app with the chat on its defaults (messages in an SQLite file in the
+    instance folder), once per async mode."""
+    return make_app(async_mode, CHATROOM_DATABASE_URL=None)
 
 
 @pytest.fixture
@@ -123,6 +137,10 @@ def start_server(
     """Start ``tests/serve.py`` on a free loopback port and wait until it answers."""
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
+    config = {
+        "CHATROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'chat.sqlite3'}",
+        **(config or {}),
+    }
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [
         sys.executable,

@@ -26,7 +26,8 @@ def test_register_chat_adds_page_namespace_and_state() -> None:
 
 
 def test_defaults_are_documented_values_and_set_in_app_config() -> None:
-    app = make_app()
+    app = Flask(__name__)
+    register_chat(app, SocketIO(app, async_mode="threading"))
     config = app.extensions["chatroom"].config
     assert config == ChatConfig(
         url_prefix="/chat",
@@ -42,6 +43,10 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         allow_nicknames=True,
         user_name_attribute="name",
         login_view=None,
+        database_url=None,
+        engine=None,
+        history_limit=50,
+        retention_days=None,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

@@ -33,13 +33,14 @@ def test_a_message_reaches_everyone_in_the_room_sender_included(
     ack = send(alice, {"message": "Hello, everyone!"})
     after = int(time.time() * 1000)
 
-    assert ack == {"ok": True, "id": ack["id"], "ts": ack["ts"]}
+    assert ack == {"ok": True, "id": ack["id"], "seq": 1, "ts": ack["ts"]}
     assert before <= ack["ts"] <= after
     for client in (alice, bob, carol):
         [received] = events(client, "message receive")
         assert received == {
             "id": ack["id"],
             "room": "lobby",
+            "seq": 1,
             "client": names[0],
             "user_id": None,
             "message": "Hello, everyone!",

@@ -52,6 +52,9 @@
     this.status = part(root, "status");
     this.errorLine = part(root, "error");
     this.me = part(root, "me");
+    this.sendButton = part(root, "send");
+    this.welcomeRoom = null; // the room the server put this connection in
+    this.inRoom = false; // whether the connection is in this widget's room
     this.ownIds = new Set();
     this.unseen = 0;
     this.jump = this.makeJump();
@@ -101,10 +104,16 @@
     this.setUnseen(0);
   };
 
-  Chat.prototype.setState = function (state, detail) {
+  Chat.prototype.setState = function (state) {
     this.status.dataset.state = state;
-    this.status.textContent = detail ? STATES[state] + ": " + detail : STATES[state];
+    this.status.textContent = STATES[state];
     this.root.dataset.state = state;
+    // Nothing can be sent once the server has refused us.
+    var refused = state === "refused";
+    this.input.disabled = refused;
+    if (this.sendButton) {
+      this.sendButton.disabled = refused;
+    }
   };
 
   Chat.prototype.showError = function (text) {
@@ -116,10 +125,12 @@
     var self = this;
     var socket = this.socket;
     socket.on("connect", function () {
-      self.setState("online");
       self.showError("");
+      self.enterRoom();
     });
     socket.on("disconnect", function (reason) {
+      self.inRoom = false;
+      self.welcomeRoom = null;
       if (reason === "io server disconnect" || reason === "io client disconnect") {
         self.setState("offline");
       } else {
@@ -133,14 +144,24 @@
       if (socket.active) {
         self.setState("reconnecting");
       } else {
-        // The server refused the connection; it will not be retried.
-        self.setState("refused", err && err.message ? err.message : "");
+        // The server refused the connection; it will not be retried. The
+        // reason is {"message", "data"}; a chat refusal has data {"code", "message"}.
+        var data = err && err.data;
+        var reason = data && typeof data.message === "string" ? data.message
+          : err && typeof err.message === "string" ? err.message : "";
+        self.setState("refused");
+        self.showError(reason);
       }
     });
     socket.on("welcome", function (data) {
-      if (data && typeof data.client === "string") {
+      if (!data) {
+        return;
+      }
+      if (typeof data.client === "string") {
         self.me.textContent = "You are " + data.client;
       }
+      self.welcomeRoom = typeof data.room === "string" ? data.room : null;
+      self.leaveWelcomeRoom();
     });
     socket.on("message receive", function (data) {
       self.receive(data);
@@ -150,6 +171,45 @@
         self.showError(error.message);
       }
     });
+  };
+
+  // Join this widget's room (the server puts every connection in the default
+  // room, and joining twice is fine), then say "online". Done on every connect,
+  // since a reconnection is a new connection in no room.
+  Chat.prototype.enterRoom = function () {
+    var self = this;
+    if (!this.room) {
+      this.inRoom = true;
+      this.setState("online");
+      return;
+    }
+    this.socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emit("join", { room: this.room }, function (err, ack) {
+        if (!self.socket.connected) {
+          return; // disconnected meanwhile; the next connect joins again
+        }
+        if (!err && ack && ack.ok) {
+          self.inRoom = true;
+          self.setState("online");
+          self.leaveWelcomeRoom();
+        } else if (err) {
+          self.showError("The chat did not answer; reload the page to try again.");
+        } else {
+          self.setState("refused");
+          self.showError(ack && ack.error ? ack.error.message : "");
+        }
+      });
+  };
+
+  // A widget for another room does not stay in the default room: it would only
+  // count this user as present there.
+  Chat.prototype.leaveWelcomeRoom = function () {
+    var room = this.welcomeRoom;
+    if (this.inRoom && room && this.room && room !== this.room) {
+      this.welcomeRoom = null;
+      this.socket.emit("leave", { room: room });
+    }
   };
 
   Chat.prototype.bindForm = function () {

@@ -1,0 +1,492 @@
+"""Where messages are kept: the store interface, SQLAlchemy and in-memory stores.
+
+A store assigns each message its per-room sequence number ``seq`` (1, 2, 3, ... with
+no gaps or repeats) in the same transaction that saves it, so a message is only
+acknowledged once it is committed. A message that carries a ``client_id`` is
+stored once per sender: a retry returns the message as first stored.
+
+:class:`SQLStore` works with any SQLAlchemy engine and is tested on SQLite (one
+process; WAL mode) and PostgreSQL (any number of processes). :class:`MemoryStore`
+keeps messages in the process, for throwaway setups and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from .protocol import Message
+
+#: The schema this version of flask-chatroom reads and writes.
+SCHEMA_VERSION = 1
+
+
+class SchemaError(RuntimeError):
+    """The database holds a chat schema this version cannot use."""
+
+
+class MessageStore(ABC):
+    """The message store interface. Every method is safe to call from several
+    threads or greenlets at once."""
+
+    @abstractmethod
+    def add(self, message: Message) -> tuple[Message, bool]:
+        """Commit *message* and give it its ``seq``.
+
+        :returns: the stored message and ``True``; or, when the same sender
+            already stored a message with the same ``client_id``, that message
+            and ``False`` (nothing new is stored).
+        """
+
+    @abstractmethod
+    def history(
+        self, room: str, *, before: int | None = None, limit: int = 50
+    ) -> tuple[list[Message], bool]:
+        """The newest *limit* messages of *room* with ``seq`` below *before*, oldest
+        first, and whether older ones exist."""
+
+    @abstractmethod
+    def since(
+        self, room: str, seq: int, *, limit: int = 500
+    ) -> tuple[list[Message], bool]:
+        """The messages of *room* after *seq*, oldest first (at most *limit*), and
+        whether more follow."""
+
+    @abstractmethod
+    def get(self, message_id: str) -> Message | None:
+        """The message with id *message_id*, deleted or not."""
+
+    @abstractmethod
+    def mark_deleted(self, message_id: str) -> Message | None:
+        """Mark a message deleted (its text is no longer returned)."""
+
+    @abstractmethod
+    def purge(self, older_than_ts: int) -> int:
+        """Delete messages older than *older_than_ts* (epoch ms); returns how many.
+        ``seq`` numbers are never reused."""
+
+    @abstractmethod
+    def messages(self, room: str) -> Iterator[Message]:
+        """Every message of *room*, oldest first (for exports)."""
+
+    def init_schema(self) -> None:  # noqa: B027 - optional for stores
+        """Create the schema if it is missing (a no-op for stores without one)."""
+
+    def schema_status(self) -> str:
+        """``"ok"``, ``"missing"`` or ``"outdated"``."""
+        return "ok"
+
+    def close(self) -> None:  # noqa: B027 - optional for stores
+        """Release connections."""
+
+
+def _hidden(message: Message) -> Message:
+    return replace(message, text="") if message.deleted else message
+
+
+class MemoryStore(MessageStore):
+    """Messages in this process's memory: gone when it exits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rooms: dict[str, list[Message]] = {}
+        self._last_seq: dict[str, int] = {}
+        self._by_id: dict[str, Message] = {}
+        self._by_client_id: dict[tuple[str, str], Message] = {}
+
+    def add(self, message: Message) -> tuple[Message, bool]:
+        with self._lock:
+            key = (message.sender_id, message.client_id or "")
+            if message.client_id and key in self._by_client_id:
+                return self._by_client_id[key], False
+            seq = self._last_seq.get(message.room, 0) + 1
+            self._last_seq[message.room] = seq
+            stored = replace(message, seq=seq)
+            self._rooms.setdefault(message.room, []).append(stored)
+            self._by_id[stored.id] = stored
+            if message.client_id:
+                self._by_client_id[key] = stored
+            return stored, True
+
+    def history(
+        self, room: str, *, before: int | None = None, limit: int = 50
+    ) -> tuple[list[Message], bool]:
+        with self._lock:
+            items = self._rooms.get(room, [])
+            if before is not None:
+                items = [m for m in items if m.seq is not None and m.seq < before]
+            page = items[-limit:] if limit > 0 else []
+            return [_hidden(m) for m in page], len(items) > len(page)
+
+    def since(
+        self, room: str, seq: int, *, limit: int = 500
+    ) -> tuple[list[Message], bool]:
+        with self._lock:
+            items = [m for m in self._rooms.get(room, []) if (m.seq or 0) > seq]
+            return [_hidden(m) for m in items[:limit]], len(items) > limit
+
+    def get(self, message_id: str) -> Message | None:
+        return self._by_id.get(message_id)
+
+    def mark_deleted(self, message_id: str) -> Message | None:
+        with self._lock:
+            found = self._by_id.get(message_id)
+            if found is None:
+                return None
+            deleted = replace(found, deleted=True)
+            self._by_id[message_id] = deleted
+            room = self._rooms[found.room]
+            room[room.index(found)] = deleted
+            return deleted
+
+    def purge(self, older_than_ts: int) -> int:
+        with self._lock:
+            removed = 0
+            for room, items in self._rooms.items():
+                keep = [m for m in items if m.ts >= older_than_ts]
+                removed += len(items) - len(keep)
+                self._rooms[room] = keep
+            alive = {m.id for items in self._rooms.values() for m in items}
+            self._by_id = {k: v for k, v in self._by_id.items() if k in alive}
+            self._by_client_id = {
+                k: v for k, v in self._by_client_id.items() if v.id in alive
+            }
+            return removed
+
+    def messages(self, room: str) -> Iterator[Message]:
+        with self._lock:
+            items = list(self._rooms.get(room, []))
+        return iter(items)
+
+
+metadata = MetaData()
+
+messages_table = Table(
+    "chatroom_messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("room", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", String(255), nullable=False),
+    Column("sender_name", String(255), nullable=False),
+    Column("user_id", String(255), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("client_id", String(64), nullable=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+    UniqueConstraint("room", "seq", name="uq_chatroom_messages_room_seq"),
+    UniqueConstraint("sender_id", "client_id", name="uq_chatroom_messages_client_id"),
+    Index("ix_chatroom_messages_ts", "ts"),
+)
+
+rooms_table = Table(
+    "chatroom_rooms",
+    metadata,
+    Column("room", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+meta_table = Table(
+    "chatroom_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+
+def _row_to_message(row: Any) -> Message:
+    return Message(
+        id=row.id,
+        room=row.room,
+        seq=row.seq,
+        sender_id=row.sender_id,
+        client=row.sender_name,
+        user_id=row.user_id,
+        text="" if row.deleted else row.text,
+        ts=row.ts,
+        client_id=row.client_id,
+        deleted=bool(row.deleted),
+    )
+
+
+def sqlite_engine(url: str) -> Engine:
+    """An engine for an SQLite file set up for the chat: WAL mode, ``synchronous
+    = NORMAL`` (durable when the process dies), a busy timeout, and ``BEGIN
+    IMMEDIATE`` transactions so concurrent writers wait instead of failing."""
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class SQLStore(MessageStore):
+    """Messages in a SQL database through SQLAlchemy Core.
+
+    :param engine: the engine to use, or a function that returns it on first use
+        (``lambda: db.engine`` with Flask-SQLAlchemy, whose engine needs an app
+        context). For SQLite files make it with :func:`sqlite_engine`.
+    """
+
+    def __init__(self, engine: Engine | Callable[[], Engine]) -> None:
+        self._engine_source = engine
+        self._engine = engine if isinstance(engine, Engine) else None
+        self._ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (resolved on first use)."""
+        if self._engine is None:
+            assert callable(self._engine_source)
+            self._engine = self._engine_source()
+        return self._engine
+
+    # -- schema ------------------------------------------------------------------
+
+    def schema_status(self) -> str:
+        with self.engine.connect() as conn:
+            if not self.engine.dialect.has_table(conn, meta_table.name):
+                return "missing"
+            version = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar()
+        if version is None:
+            return "missing"
+        return "ok" if int(version) == SCHEMA_VERSION else "outdated"
+
+    def init_schema(self) -> None:
+        """Create the tables and record the schema version (idempotent).
+
+        :raises SchemaError: the database has a newer or older schema.
+        """
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            version = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar()
+            if version is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(meta_table).values(
+                                key="schema_version", value=str(SCHEMA_VERSION)
+                            )
+                        )
+                except IntegrityError:  # another process did it just now
+                    pass
+            elif int(version) != SCHEMA_VERSION:
+                raise SchemaError(
+                    f"The chat database has schema version {version}; this version of "
+                    f"flask-chatroom uses {SCHEMA_VERSION}. Run the migration for "
+                    "your upgrade (see the storage docs)."
+                )
+        self._ready = True
+
+    def _ensure_schema(self) -> None:
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    self.init_schema()
+
+    # -- writes ------------------------------------------------------------------
+
+    def _next_seq(self, conn: Any, room: str) -> int:
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            # One statement that creates the room's counter or bumps it; the row
+            # stays locked until commit, so writers to one room take turns.
+            upsert: Any
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            statement = (
+                upsert(rooms_table)
+                .values(room=room, last_seq=1)
+                .on_conflict_do_update(
+                    index_elements=[rooms_table.c.room],
+                    set_={"last_seq": rooms_table.c.last_seq + 1},
+                )
+                .returning(rooms_table.c.last_seq)
+            )
+            return int(conn.execute(statement).scalar_one())
+        # Other databases: lock the room's row by updating it, or create it.
+        updated = conn.execute(
+            update(rooms_table)
+            .where(rooms_table.c.room == room)
+            .values(last_seq=rooms_table.c.last_seq + 1)
+        )
+        if updated.rowcount == 0:
+            conn.execute(insert(rooms_table).values(room=room, last_seq=1))
+            return 1
+        return int(
+            conn.execute(
+                select(rooms_table.c.last_seq).where(rooms_table.c.room == room)
+            ).scalar_one()
+        )
+
+    def _by_client_id(self, conn: Any, message: Message) -> Message | None:
+        row = conn.execute(
+            select(messages_table).where(
+                messages_table.c.sender_id == message.sender_id,
+                messages_table.c.client_id == message.client_id,
+            )
+        ).first()
+        return _row_to_message(row) if row is not None else None
+
+    def add(self, message: Message) -> tuple[Message, bool]:
+        self._ensure_schema()
+        try:
+            with self.engine.begin() as conn:
+                if message.client_id:
+                    existing = self._by_client_id(conn, message)
+                    if existing is not None:
+                        return existing, False
+                stored = replace(message, seq=self._next_seq(conn, message.room))
+                conn.execute(
+                    insert(messages_table).values(
+                        id=stored.id,
+                        room=stored.room,
+                        seq=stored.seq,
+                        sender_id=stored.sender_id,
+                        sender_name=stored.client,
+                        user_id=stored.user_id,
+                        text=stored.text,
+                        ts=stored.ts,
+                        client_id=stored.client_id,
+                        deleted=False,
+                    )
+                )
+            return stored, True
+        except IntegrityError:
+            # A concurrent retry with the same client_id committed first.
+            if not message.client_id:
+                raise
+            with self.engine.connect() as conn:
+                existing = self._by_client_id(conn, message)
+            if existing is None:
+                raise
+            return existing, False
+
+    def mark_deleted(self, message_id: str) -> Message | None:
+        self._ensure_schema()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(messages_table)
+                .where(messages_table.c.id == message_id)
+                .values(deleted=True, text="")
+            )
+            row = conn.execute(
+                select(messages_table).where(messages_table.c.id == message_id)
+            ).first()
+        return _row_to_message(row) if row is not None else None
+
+    def purge(self, older_than_ts: int) -> int:
+        self._ensure_schema()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(messages_table).where(messages_table.c.ts < older_than_ts)
+            )
+        return int(result.rowcount or 0)
+
+    # -- reads -------------------------------------------------------------------
+
+    def history(
+        self, room: str, *, before: int | None = None, limit: int = 50
+    ) -> tuple[list[Message], bool]:
+        self._ensure_schema()
+        query = select(messages_table).where(messages_table.c.room == room)
+        if before is not None:
+            query = query.where(messages_table.c.seq < before)
+        query = query.order_by(messages_table.c.seq.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        page = [_row_to_message(row) for row in rows[:limit]]
+        page.reverse()
+        return page, len(rows) > limit
+
+    def since(
+        self, room: str, seq: int, *, limit: int = 500
+    ) -> tuple[list[Message], bool]:
+        self._ensure_schema()
+        query = (
+            select(messages_table)
+            .where(messages_table.c.room == room, messages_table.c.seq > seq)
+            .order_by(messages_table.c.seq)
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_row_to_message(row) for row in rows[:limit]], len(rows) > limit
+
+    def get(self, message_id: str) -> Message | None:
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(messages_table).where(messages_table.c.id == message_id)
+            ).first()
+        return _row_to_message(row) if row is not None else None
+
+    def messages(self, room: str) -> Iterator[Message]:
+        self._ensure_schema()
+        last = 0
+        while True:
+            page, more = self.since(room, last, limit=1000)
+            yield from page
+            if not more or not page:
+                return
+            last = page[-1].seq or last
+
+    def count(self) -> int:
+        """How many messages are stored (all rooms)."""
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(messages_table)
+                ).scalar_one()
+            )
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
