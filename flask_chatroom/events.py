@@ -37,7 +37,7 @@ from .protocol import (
     parse_send,
     parse_typing,
 )
-from .state import ChatState, get_state
+from .state import MAX_HISTORY_PAGE, ChatState, get_state
 
 log = logging.getLogger("flask_chatroom")
 
@@ -52,8 +52,6 @@ EVENTS: dict[str, str] = {
     EVENT_HISTORY: "on_history",
 }
 
-#: The most messages one ``history`` request returns.
-MAX_HISTORY_PAGE = 200
 
 F = TypeVar("F", bound=Callable[..., Any])
 

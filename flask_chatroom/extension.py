@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import cli as _cli  # noqa: F401  (registers the `flask chatroom` commands)
 from .config import ConfigError, check_options, resolve
 from .events import ChatNamespace
 from .identity import Identity, IdentityLoader

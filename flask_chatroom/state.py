@@ -31,6 +31,8 @@ from .store import MessageStore
 #: The most missed messages a ``join`` with ``since`` sends at once; a client
 #: asks for the rest with ``history`` ``{"after": seq}``.
 CATCHUP_LIMIT = 500
+#: The most messages one ``history`` request (event or HTTP) returns.
+MAX_HISTORY_PAGE = 200
 _ROOM_LOCKS = 64
 
 if TYPE_CHECKING:

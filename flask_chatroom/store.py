@@ -239,6 +239,12 @@ def sqlite_engine(url: str) -> Engine:
     = NORMAL`` (durable when the process dies), a busy timeout, and ``BEGIN
     IMMEDIATE`` transactions so concurrent writers wait instead of failing."""
     engine = create_engine(url)
+    database = engine.url.database
+
+    @event.listens_for(engine, "do_connect")
+    def _make_folder(*_args: Any) -> None:
+        if database and database != ":memory:" and not database.startswith("file:"):
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -296,9 +302,6 @@ class SQLStore(MessageStore):
 
         :raises SchemaError: the database has a newer or older schema.
         """
-        database = self.engine.url.database
-        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             version = conn.execute(

@@ -19,8 +19,8 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import __version__
-from .identity import guest_from_session
-from .state import get_state
+from .identity import Identity, guest_from_session
+from .state import MAX_HISTORY_PAGE, get_state
 from .vendor import SOCKETIO_CLIENT_VERSION
 
 blueprint = Blueprint(
@@ -64,13 +64,48 @@ def _sign_in_first() -> BaseResponse | tuple[str, int]:
     return html, 401
 
 
+def _api_user() -> Identity:
+    """The identity of an API request, or a 401 when one is required."""
+    state = get_state()
+    user = state.identify()
+    if user is None:
+        if state.config.require_login:
+            abort(401)
+        user = state.guest()
+    return user
+
+
 @blueprint.route("/api/rooms")
 def rooms_api() -> Response:
     """``GET /chat/api/rooms``: the rooms and their user counts, as JSON."""
+    _api_user()
+    return jsonify(rooms=get_state().extension.room_list())
+
+
+def _seq_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        abort(400, f"{name} must be a sequence number")
+    return int(value)
+
+
+@blueprint.route("/api/rooms/<room>/messages")
+def messages_api(room: str) -> Response:
+    """``GET /chat/api/rooms/<room>/messages?before=&limit=``: a page of the room's
+    history, oldest first, with the same permission checks as joining the room."""
     state = get_state()
-    if state.config.require_login and state.identify() is None:
-        abort(401)
-    return jsonify(rooms=state.extension.room_list())
+    user = _api_user()
+    if not state.config.room_exists(room):
+        abort(404)
+    if not state.extension.may_join(user, room):
+        abort(403)
+    before = _seq_arg("before")
+    limit = _seq_arg("limit") or state.config.history_limit
+    limit = max(1, min(limit, MAX_HISTORY_PAGE))
+    messages, more = state.store.history(room, before=before, limit=limit)
+    return jsonify(room=room, messages=[m.to_wire() for m in messages], has_more=more)
 
 
 @blueprint.after_request

@@ -235,3 +235,85 @@ def browser() -> Iterator[Any]:
         )
         yield browser
         browser.close()
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(found[-1]) if found else shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a loopback port, run as the postgres user;
+    yields its URL without a database name."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    require(
+        initdb is not None and pg_ctl is not None,
+        "PostgreSQL",
+        "apt-get install -y postgresql",
+    )
+    assert initdb is not None and pg_ctl is not None
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="chatroom-pg-"))
+    shutil.chown(data, "postgres", "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(
+        [
+            *as_postgres,
+            initdb,
+            "-D",
+            str(data / "db"),
+            "--auth=trust",
+            "-U",
+            "postgres",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off"
+    subprocess.run(
+        [
+            *as_postgres,
+            pg_ctl,
+            "-D",
+            str(data / "db"),
+            "-o",
+            options,
+            "-l",
+            str(data / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*as_postgres, pg_ctl, "-D", str(data / "db"), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    from sqlalchemy import create_engine, text
+
+    name = f"chat_{os.getpid()}_{time.monotonic_ns()}"
+    admin = create_engine(f"{postgres_server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{postgres_server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

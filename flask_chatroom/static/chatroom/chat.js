@@ -21,7 +21,8 @@
   };
   var ACK_TIMEOUT_MS = 10000;
   var NEAR_BOTTOM_PX = 48;
-  var MAX_MESSAGES = 500; // older messages leave the page, oldest first
+  var MAX_MESSAGES = 500; // at most this many messages stay on the page;
+  var TRIM_TO = 450; // past it, the oldest go down to this many at once
 
   function part(root, name) {
     return root.querySelector("[data-chatroom-" + name + "]");
@@ -283,19 +284,21 @@
     }
   };
 
-  // Keep at most MAX_MESSAGES in the log; a reader who scrolled up keeps their place.
+  // Keep at most MAX_MESSAGES in the log, removing the oldest in one batch; a
+  // reader who scrolled up keeps their place.
   Chat.prototype.trim = function (stick) {
     var log = this.log;
-    var extra = log.children.length - MAX_MESSAGES;
-    if (extra <= 0) {
+    if (log.children.length <= MAX_MESSAGES) {
       return;
     }
-    var before = log.scrollHeight;
+    var extra = log.children.length - TRIM_TO;
+    var kept = log.children[extra];
+    var before = kept.getBoundingClientRect().top;
     while (extra-- > 0) {
       log.removeChild(log.firstElementChild);
     }
     if (!stick) {
-      log.scrollTop -= before - log.scrollHeight;
+      log.scrollTop += kept.getBoundingClientRect().top - before;
     }
   };
 

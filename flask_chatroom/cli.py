@@ -1,0 +1,65 @@
+"""``flask chatroom ...`` commands: the database schema, retention and exports."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import IO
+
+import click
+
+from .protocol import is_valid_room_name
+from .state import get_state
+from .views import blueprint
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@blueprint.cli.command("init-db")
+def init_db() -> None:
+    """Create the chat's tables (or check that they are current)."""
+    store = get_state().store
+    store.init_schema()
+    click.echo(f"chat schema: {store.schema_status()}")
+
+
+@blueprint.cli.command("purge")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Delete messages older than this many days "
+    "(default: CHATROOM_RETENTION_DAYS).",
+)
+def purge(days: int | None) -> None:
+    """Delete messages older than the retention period."""
+    state = get_state()
+    days = days or state.config.retention_days
+    if days is None:
+        raise click.UsageError(
+            "Set CHATROOM_RETENTION_DAYS or pass --days to say what to keep."
+        )
+    removed = state.store.purge(int(time.time() * 1000) - days * DAY_MS)
+    click.echo(f"deleted {removed} message(s) older than {days} day(s)")
+
+
+@blueprint.cli.command("export")
+@click.argument("room")
+@click.option(
+    "--output",
+    "-o",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Where to write (default: standard output).",
+)
+def export(room: str, output: IO[str]) -> None:
+    """Write the messages of ROOM as JSON Lines, oldest first."""
+    if not is_valid_room_name(room):
+        raise click.BadParameter(f"{room!r} is not a room name", param_hint="ROOM")
+    count = 0
+    for message in get_state().store.messages(room):
+        wire = message.to_wire()
+        wire["sender_id"] = message.sender_id
+        output.write(json.dumps(wire, ensure_ascii=False) + "\n")
+        count += 1
+    click.echo(f"exported {count} message(s) from {room}", err=True)
