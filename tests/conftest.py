@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import socketio as sio
 from flask import Flask
 from flask_socketio import SocketIO, SocketIOTestClient
 
@@ -203,6 +205,44 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 def live_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
     """The example host app on gevent, with the chat on its defaults."""
     return live_server_factory()
+
+
+class ChatClient:
+    """A python-socketio client that records the chat events it receives."""
+
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "/chat",
+        transports: list[str] | None = None,
+        auth: dict[str, Any] | None = None,
+    ):
+        self.namespace = namespace
+        self.client = sio.Client(reconnection=False)
+        self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        for event in ("welcome", "message receive", "chat error", "history"):
+            self.client.on(event, self._recorder(event), namespace=namespace)
+        self.client.connect(
+            url,
+            namespaces=[namespace],
+            transports=transports,
+            auth=auth,
+            wait_timeout=10,
+        )
+
+    def _recorder(self, event: str) -> Callable[[Any], None]:
+        return lambda data: self.inbox.put((event, data))
+
+    def next(self, event: str, timeout: float = 10) -> Any:
+        while True:
+            name, data = self.inbox.get(timeout=timeout)
+            if name == event:
+                return data
+
+    def send(self, payload: Any) -> Any:
+        return self.client.call(
+            "message broadcast", payload, namespace=self.namespace, timeout=10
+        )
 
 
 # -- the browser --------------------------------------------------------------------

@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import socketio as sio
 
-from .conftest import LiveServer
+from .conftest import ChatClient, LiveServer
 
 pytestmark = pytest.mark.server
-
-
-class ChatClient:
-    """A python-socketio client that records the chat events it receives."""
-
-    def __init__(
-        self, url: str, namespace: str = "/chat", transports: list[str] | None = None
-    ):
-        self.namespace = namespace
-        self.client = sio.Client(reconnection=False)
-        self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
-        for event in ("welcome", "message receive", "chat error"):
-            self.client.on(event, self._recorder(event), namespace=namespace)
-        self.client.connect(
-            url, namespaces=[namespace], transports=transports, wait_timeout=10
-        )
-
-    def _recorder(self, event: str) -> Callable[[Any], None]:
-        return lambda data: self.inbox.put((event, data))
-
-    def next(self, event: str, timeout: float = 10) -> Any:
-        while True:
-            name, data = self.inbox.get(timeout=timeout)
-            if name == event:
-                return data
-
-    def send(self, payload: Any) -> Any:
-        return self.client.call(
-            "message broadcast", payload, namespace=self.namespace, timeout=10
-        )
 
 
 @pytest.fixture
