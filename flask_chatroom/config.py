@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .limits import DEFAULT_RATE_LIMITS, Limit, parse_limits
 from .protocol import ROOM_NAME_RULE, is_valid_room_name
 
 PREFIX = "CHATROOM_"
@@ -59,6 +60,11 @@ class ChatConfig:
     engine: Any
     history_limit: int
     retention_days: int | None
+    rate_limits: dict[str, Limit]
+    rate_limit_disconnect: int | None
+    max_rooms_per_connection: int
+    max_connections_per_user: int
+    max_frame_bytes: int | None
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -195,6 +201,21 @@ def _optional_positive_int(key: str, value: Any) -> int | None:
     return None if value is None else _positive_int(key, value)
 
 
+def _rate_limits(key: str, value: Any) -> dict[str, Limit]:
+    if value is None or value is False:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{key} must be a dict such as {{'message': (5, 10)}} (tokens per second, "
+            f"burst) that changes the defaults, or None to turn limits off; "
+            f"got {value!r}."
+        )
+    try:
+        return parse_limits({**DEFAULT_RATE_LIMITS, **value})
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}.") from None
+
+
 #: key (without the prefix) -> (default, validator)
 OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "URL_PREFIX": ("/chat", _url_prefix),
@@ -214,6 +235,11 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "ENGINE": (None, _engine),
     "HISTORY_LIMIT": (50, _positive_int),
     "RETENTION_DAYS": (None, _optional_positive_int),
+    "RATE_LIMITS": ({}, _rate_limits),
+    "RATE_LIMIT_DISCONNECT": (50, _optional_positive_int),
+    "MAX_ROOMS_PER_CONNECTION": (20, _positive_int),
+    "MAX_CONNECTIONS_PER_USER": (10, _positive_int),
+    "MAX_FRAME_BYTES": (65536, _optional_positive_int),
 }
 
 

@@ -16,12 +16,16 @@ from flask import request
 from flask_socketio import Namespace, emit
 from socketio.exceptions import ConnectionRefusedError
 
+from . import signals
 from .identity import Identity
 from .protocol import (
+    EVENT_DELETE,
+    EVENT_DELETED,
     EVENT_ERROR,
     EVENT_HISTORY,
     EVENT_JOIN,
     EVENT_LEAVE,
+    EVENT_MUTE,
     EVENT_NICKNAME,
     EVENT_ROOMS,
     EVENT_SEND,
@@ -32,12 +36,14 @@ from .protocol import (
     error_ack,
     parse_history,
     parse_join,
+    parse_message_id,
+    parse_mute,
     parse_nickname,
     parse_room,
     parse_send,
     parse_typing,
 )
-from .state import MAX_HISTORY_PAGE, ChatState, get_state
+from .state import MAX_HISTORY_PAGE, ChatState, app_object, get_state
 
 log = logging.getLogger("flask_chatroom")
 
@@ -50,7 +56,12 @@ EVENTS: dict[str, str] = {
     EVENT_TYPING: "on_typing",
     EVENT_NICKNAME: "on_nickname",
     EVENT_HISTORY: "on_history",
+    EVENT_DELETE: "on_delete_message",
+    EVENT_MUTE: "on_mute",
 }
+
+#: The role an identity needs to delete messages and mute users.
+MODERATOR_ROLE = "moderator"
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,6 +164,11 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
                     {"code": "login_required", "message": "Please sign in to chat."}
                 )
             identity = state.guest()
+        try:
+            state.connect(_sid(), identity)
+        except ChatError as exc:
+            log.info("chat: refused a connection of %s: %s", identity.id, exc.code)
+            raise ConnectionRefusedError(exc.to_wire()) from None
         self._register(
             state, identity, _since_from_auth(auth, state.config.default_room)
         )
@@ -165,7 +181,8 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         self, state: ChatState, identity: Identity, since: int | None = None
     ) -> Identity:
         sid = _sid()
-        state.connect(sid, identity)
+        if state.identity_of(sid) is None:
+            state.connect(sid, identity)
         room = state.config.default_room
         joined = state.extension.may_join(identity, room)
         emit(
@@ -207,6 +224,8 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
             )
         if not state.extension.may_post(identity, room):
             raise ChatError("forbidden", f"You may not post in {room!r}.")
+        state.check_not_muted(room, identity)
+        state.check_rate(_sid(), identity, "message")
         message = Message(
             room=room,
             client=identity.name,
@@ -215,6 +234,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
             client_id=req.client_id,
             sender_id=identity.id,
         )
+        message = state.extension.apply_filters(message, identity)
         stored, _created = state.publish(message)
         return stored.ack()
 
@@ -226,6 +246,10 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         identity = self._identity(state)
         room, since = parse_join(payload)
         self._check_may_read(state, identity, room)
+        state.check_rate(_sid(), identity, "join")
+        rooms = state.presence.rooms_of(_sid())
+        if room not in rooms and len(rooms) >= state.config.max_rooms_per_connection:
+            raise ChatError("too_many_rooms", "You are in too many rooms; leave one.")
         state.join(_sid(), room, since)
         return {"ok": True, "room": room}
 
@@ -243,6 +267,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         identity = self._identity(state)
         req = parse_history(payload, max(MAX_HISTORY_PAGE, state.config.history_limit))
         self._check_may_read(state, identity, req.room)
+        state.check_rate(_sid(), identity, "history")
         if req.after is not None:
             messages, more = state.store.since(req.room, req.after, limit=req.limit)
         else:
@@ -281,6 +306,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         room, typing = parse_typing(payload, state.config.default_room)
         if not state.is_member(_sid(), room):
             raise ChatError("not_in_room", f"You are not in {room!r}.")
+        state.check_rate(_sid(), identity, "typing")
         state.emit(
             EVENT_TYPING,
             {
@@ -302,7 +328,53 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         if not state.config.allow_nicknames or not identity.anonymous:
             raise ChatError("nicknames_disabled", "You cannot pick a nickname here.")
         name = parse_nickname(payload)
+        state.check_rate(_sid(), identity, "nickname")
         if name.casefold() in state.signed_in_names():
             raise ChatError("name_taken", "That is the name of a signed-in user.")
         renamed = state.set_nickname(_sid(), name)
         return {"ok": True, "name": renamed.name}
+
+    @chat_event
+    def on_delete_message(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``delete message`` ``{"id"}``: a moderator removes a message."""
+        state = get_state()
+        identity = self._identity(state)
+        message_id = parse_message_id(payload)
+        if MODERATOR_ROLE not in identity.roles:
+            raise ChatError("forbidden", "Only moderators can delete messages.")
+        deleted = state.store.mark_deleted(message_id)
+        if deleted is None:
+            raise ChatError("not_found", "There is no such message.")
+        log.info(
+            "chat: %s deleted message %s in %s", identity.id, deleted.id, deleted.room
+        )
+        state.emit(
+            EVENT_DELETED, {"id": deleted.id, "room": deleted.room}, to=deleted.room
+        )
+        signals.message_deleted.send(app_object(), message=deleted, moderator=identity)
+        return {"ok": True, "id": deleted.id}
+
+    @chat_event
+    def on_mute(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``mute`` ``{"room", "user_id", "seconds"}``: a moderator mutes a user in
+        a room (``seconds: 0`` lifts it)."""
+        state = get_state()
+        identity = self._identity(state)
+        room, user_id, seconds = parse_mute(payload)
+        if MODERATOR_ROLE not in identity.roles:
+            raise ChatError("forbidden", "Only moderators can mute users.")
+        until = state.mute(room, user_id, seconds)
+        log.info("chat: %s muted %s in %s for %ss", identity.id, user_id, room, seconds)
+        signals.user_muted.send(
+            app_object(),
+            room=room,
+            user_id=user_id,
+            until=until if seconds else None,
+            moderator=identity,
+        )
+        return {
+            "ok": True,
+            "room": room,
+            "user_id": user_id,
+            "until": until if seconds else None,
+        }

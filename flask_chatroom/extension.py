@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import cli as _cli  # noqa: F401  (registers the `flask chatroom` commands)
+from . import signals
 from .config import ConfigError, check_options, resolve
 from .events import ChatNamespace
 from .identity import Identity, IdentityLoader
 from .protocol import ChatError, Message, clean_text, is_valid_room_name
-from .state import ChatState, get_state
+from .state import ChatState, app_object, get_state
 from .store import MemoryStore, MessageStore, SQLStore, sqlite_engine
 from .views import blueprint
 
@@ -26,6 +27,8 @@ log = logging.getLogger("flask_chatroom")
 
 #: A permission hook: ``(user, room) -> bool``.
 PermissionHook = Callable[[Identity, str], bool]
+#: A message filter: ``(message, user) -> message or None``.
+MessageFilter = Callable[[Message, Identity], "Message | None"]
 H = TypeVar("H", bound=Callable[..., Any])
 
 
@@ -76,6 +79,7 @@ class Chatroom:
         self.identity_loader_callback: IdentityLoader | None = None
         self._can_join: PermissionHook | None = None
         self._can_post: PermissionHook | None = None
+        self._filters: list[MessageFilter] = []
         if app is not None:
             self.init_app(app, socketio)
 
@@ -110,6 +114,7 @@ class Chatroom:
             )
         config = resolve(app.config, {**self._options, **options})
         _check_namespace_free(socketio, config.namespace)
+        _limit_frames(socketio, config.max_frame_bytes)
         if not app.secret_key:
             log.warning(
                 "flask-chatroom: the app has no SECRET_KEY, so guests get a new name "
@@ -175,6 +180,56 @@ class Chatroom:
         """
         self._can_post = hook
         return hook
+
+    def message_filter(self, hook: MessageFilter) -> MessageFilter:
+        """Decorate a filter that may change or refuse each message before it is
+        stored or broadcast. Filters run in the order they were added.
+
+        A filter gets the :class:`~flask_chatroom.Message` and the sender's
+        :class:`~flask_chatroom.Identity` and returns the message, a changed copy
+        (``dataclasses.replace(message, text=...)``), or ``None`` to refuse it
+        (the sender gets the error code ``rejected``; the
+        :data:`~flask_chatroom.signals.message_rejected` signal is sent).
+
+        Example::
+
+            @chat.message_filter
+            def no_shouting(message, user):
+                if message.text.isupper():
+                    return dataclasses.replace(message, text=message.text.lower())
+                return message
+        """
+        self._filters.append(hook)
+        return hook
+
+    def apply_filters(self, message: Message, user: Identity) -> Message:
+        """Run the :meth:`message_filter` hooks over *message*.
+
+        :raises ChatError: ``rejected`` when a filter refuses it, or when a filter
+            returns a text the protocol refuses (empty, too long).
+        """
+        for hook in self._filters:
+            result = hook(message, user)
+            if result is None:
+                signals.message_rejected.send(app_object(), message=message, user=user)
+                raise ChatError("rejected", "This message was not accepted.")
+            message = result
+        if self._filters:
+            text = clean_text(message.text)
+            if not text or len(text) > get_state().config.max_message_length:
+                raise ChatError("rejected", "This message was not accepted.")
+            # The server's fields stay the server's, whatever a filter returned.
+            message = Message(
+                room=message.room,
+                client=user.name,
+                text=text,
+                user_id=user.user_id,
+                client_id=message.client_id,
+                sender_id=user.id,
+                id=message.id,
+                ts=message.ts,
+            )
+        return message
 
     def may_join(self, user: Identity, room: str) -> bool:
         """Whether *user* may join *room*, by the :meth:`can_join` hook."""
@@ -266,6 +321,23 @@ def _make_store(instance_path: str, config: Any) -> MessageStore:
     from sqlalchemy import create_engine
 
     return SQLStore(create_engine(url, pool_pre_ping=True))
+
+
+#: python-engineio's own default for ``max_http_buffer_size``.
+ENGINEIO_DEFAULT_BUFFER = 1_000_000
+
+
+def _limit_frames(socketio: SocketIO, limit: int | None) -> None:
+    """Refuse Engine.IO packets over *limit* bytes before they are parsed, unless
+    the host set ``max_http_buffer_size`` itself."""
+    if limit is None:
+        return
+    if socketio.server is None:
+        socketio.server_options.setdefault("max_http_buffer_size", limit)
+        return
+    eio = socketio.server.eio
+    if eio.max_http_buffer_size == ENGINEIO_DEFAULT_BUFFER:
+        eio.max_http_buffer_size = limit
 
 
 def _check_namespace_free(socketio: SocketIO, namespace: str) -> None:

@@ -41,6 +41,11 @@ EVENT_PRESENCE = "presence"
 #: Client -> server: older or missed messages, ``{"room", "before"|"after", "limit"}``;
 #: server -> one client on join: ``{"room", "messages", "has_more"}``.
 EVENT_HISTORY = "history"
+#: Client (moderator) -> server: ``{"id"}``; server -> room ``{"id", "room"}``.
+EVENT_DELETE = "delete message"
+EVENT_DELETED = "message deleted"
+#: Client (moderator) -> server: ``{"room", "user_id", "seconds"}``.
+EVENT_MUTE = "mute"
 #: Server -> room: someone came or went,
 #: ``{"room", "kind", "client", "user_id", "ts"}``.
 EVENT_NOTICE = "notice"
@@ -61,6 +66,12 @@ ERROR_CODES: dict[str, str] = {
     "invalid_name": "The nickname breaks the nickname rule.",
     "name_taken": "The nickname is the name of a signed-in user who is here.",
     "nicknames_disabled": "CHATROOM_ALLOW_NICKNAMES is off, or the user is signed in.",
+    "rate_limited": "Too many requests of one kind; retry after ``retry_after`` s.",
+    "too_many_rooms": "The connection is in CHATROOM_MAX_ROOMS_PER_CONNECTION rooms.",
+    "too_many_connections": "The user has CHATROOM_MAX_CONNECTIONS_PER_USER open.",
+    "muted": "A moderator muted the user in the room; ``retry_after`` says until.",
+    "rejected": "A message filter (``message_filter``) refused the message.",
+    "not_found": "No message has that id.",
     "unknown_event": "The server has no handler for that event.",
     "internal_error": "The server failed; the details are in its log, not here.",
 }
@@ -86,18 +97,26 @@ class ChatError(Exception):
 
     :param code: one of :data:`ERROR_CODES`.
     :param message: a sentence for people; never internal details.
+    :param retry_after: for ``rate_limited`` and ``muted``: seconds until the
+        request may succeed.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(
+        self, code: str, message: str, retry_after: float | None = None
+    ) -> None:
         if code not in ERROR_CODES:  # pragma: no cover - a programming error
             raise ValueError(f"undocumented error code {code!r}")
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
-    def to_wire(self) -> dict[str, str]:
+    def to_wire(self) -> dict[str, Any]:
         """The ``chat error`` payload and the ``error`` member of an error ack."""
-        return {"code": self.code, "message": self.message}
+        wire: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            wire["retry_after"] = round(self.retry_after, 3)
+        return wire
 
 
 def error_ack(error: ChatError) -> dict[str, Any]:
@@ -251,6 +270,35 @@ def parse_history(payload: Any, max_limit: int) -> HistoryRequest:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ChatError("invalid_payload", '"limit" must be a whole number from 1.')
     return HistoryRequest(room, before, after, min(limit, max_limit))
+
+
+def parse_message_id(payload: Any) -> str:
+    """Parse a ``delete message`` payload ``{"id"}``."""
+    message_id = _object(payload, '{"id": "..."}').get("id")
+    if not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
+        raise ChatError("invalid_payload", '"id" must be a message id.')
+    return message_id
+
+
+MAX_MUTE_SECONDS = 7 * 24 * 3600
+
+
+def parse_mute(payload: Any) -> tuple[str, str, int]:
+    """Parse a ``mute`` payload ``{"room", "user_id", "seconds"}`` (0 unmutes)."""
+    room = parse_room(payload)
+    user = payload.get("user_id")
+    if not isinstance(user, str) or not 1 <= len(user) <= 255:
+        raise ChatError("invalid_payload", '"user_id" must be a user id from presence.')
+    seconds = payload.get("seconds", 600)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int)
+        or not 0 <= seconds <= MAX_MUTE_SECONDS
+    ):
+        raise ChatError(
+            "invalid_payload", f'"seconds" must be 0 to {MAX_MUTE_SECONDS}.'
+        )
+    return room, user, seconds
 
 
 def now_ms() -> int:

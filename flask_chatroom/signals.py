@@ -26,3 +26,10 @@ message_sent = _signals.signal("chatroom.message-sent")
 user_joined = _signals.signal("chatroom.user-joined")
 #: A user's last connection left a room (or disconnected): ``room=``, ``user=``.
 user_left = _signals.signal("chatroom.user-left")
+#: A message filter refused a message: ``message=``, ``user=``.
+message_rejected = _signals.signal("chatroom.message-rejected")
+#: A moderator deleted a message: ``message=``, ``moderator=``.
+message_deleted = _signals.signal("chatroom.message-deleted")
+#: A moderator muted (``until`` in epoch ms) or unmuted (``until=None``) a user:
+#: ``room=``, ``user_id=``, ``until=``, ``moderator=``.
+user_muted = _signals.signal("chatroom.user-muted")

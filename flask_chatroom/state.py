@@ -17,12 +17,14 @@ from .identity import (
     guest_from_session,
     new_guest,
 )
+from .limits import LocalLimiter, RateLimiter
 from .presence import Change, LocalPresence, Presence
 from .protocol import (
     EVENT_HISTORY,
     EVENT_MESSAGE,
     EVENT_NOTICE,
     EVENT_PRESENCE,
+    ChatError,
     Message,
     now_ms,
 )
@@ -50,6 +52,7 @@ class ChatState:
     :param config: the validated ``CHATROOM_*`` configuration.
     :param store: where messages are kept.
     :param presence: the presence backend (default: in this process).
+    :param limiter: the rate limiter (default: in this process).
     """
 
     def __init__(
@@ -59,12 +62,18 @@ class ChatState:
         config: ChatConfig,
         store: MessageStore,
         presence: Presence | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.extension = extension
         self.socketio = socketio
         self.config = config
         self.store = store
         self.presence = presence or LocalPresence()
+        self.limiter = limiter or LocalLimiter(config.rate_limits)
+        # sid -> refusals by the rate limiter since its last allowed action
+        self._strikes: dict[str, int] = {}
+        # (room, user id) -> muted until (epoch ms)
+        self._mutes: dict[tuple[str, str], int] = {}
         # Publishing to a room and joining it take the room's lock, so a joining
         # client gets every earlier message from the store and every later one
         # live: none twice, none missing, in order (within this process).
@@ -99,8 +108,17 @@ class ChatState:
     # -- connections ----------------------------------------------------------------
 
     def connect(self, sid: str, identity: Identity) -> None:
-        """Record connection *sid* as *identity* (it is in no room yet)."""
+        """Record connection *sid* as *identity* (it is in no room yet).
+
+        :raises ChatError: ``too_many_connections`` when the user already has
+            ``CHATROOM_MAX_CONNECTIONS_PER_USER`` connections.
+        """
         with self._lock:
+            open_ = sum(1 for i in self._identities.values() if i.id == identity.id)
+            if open_ >= self.config.max_connections_per_user:
+                raise ChatError(
+                    "too_many_connections", "You have too many chat windows open."
+                )
             self._identities[sid] = identity
 
     def identity_of(self, sid: str) -> Identity | None:
@@ -113,6 +131,7 @@ class ChatState:
             self._announce(change)
         with self._lock:
             self._identities.pop(sid, None)
+            self._strikes.pop(sid, None)
 
     @property
     def connection_count(self) -> int:
@@ -139,6 +158,55 @@ class ChatState:
         """The display names (case-folded) of signed-in users connected now."""
         identities = list(self._identities.values())
         return {i.name.casefold() for i in identities if not i.anonymous}
+
+    # -- limits -------------------------------------------------------------------
+
+    def check_rate(self, sid: str, identity: Identity, action: str) -> None:
+        """Take a token for *action* from the user's bucket.
+
+        :raises ChatError: ``rate_limited`` with ``retry_after``. A connection
+            refused ``CHATROOM_RATE_LIMIT_DISCONNECT`` times in a row is
+            disconnected.
+        """
+        retry_after = self.limiter.hit(identity.id, action)
+        if retry_after is None:
+            if sid in self._strikes:
+                del self._strikes[sid]
+            return
+        strikes = self._strikes.get(sid, 0) + 1
+        self._strikes[sid] = strikes
+        limit = self.config.rate_limit_disconnect
+        if limit is not None and strikes >= limit:
+            self.socketio.server.disconnect(sid, namespace=self.config.namespace)
+        raise ChatError(
+            "rate_limited",
+            "You are doing that too fast; wait a moment.",
+            retry_after=retry_after,
+        )
+
+    def mute(self, room: str, user_id: str, seconds: int) -> int:
+        """Mute *user_id* in *room* for *seconds* (0 unmutes); returns until (ms)."""
+        until = now_ms() + seconds * 1000
+        with self._lock:
+            if seconds:
+                self._mutes[(room, user_id)] = until
+            else:
+                self._mutes.pop((room, user_id), None)
+        return until
+
+    def check_not_muted(self, room: str, identity: Identity) -> None:
+        """:raises ChatError: ``muted`` while *identity* is muted in *room*."""
+        until = self._mutes.get((room, identity.id))
+        if until is None:
+            return
+        left = until - now_ms()
+        if left <= 0:
+            with self._lock:
+                self._mutes.pop((room, identity.id), None)
+            return
+        raise ChatError(
+            "muted", "A moderator muted you in this room.", retry_after=left / 1000
+        )
 
     # -- rooms ----------------------------------------------------------------------
 
@@ -190,7 +258,7 @@ class ChatState:
         return room in self.presence.rooms_of(sid)
 
     def _announce(self, change: Change) -> None:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        app = app_object()
         if change.kind is not None:
             self.emit(
                 EVENT_NOTICE,
@@ -230,7 +298,7 @@ class ChatState:
             if created:
                 self.emit(EVENT_MESSAGE, stored.to_wire(), to=stored.room)
         if created:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            app = app_object()
             signals.message_sent.send(app, message=stored)
         return stored, created
 
@@ -239,6 +307,12 @@ class ChatState:
         self.socketio.emit(
             event, data, to=to, skip_sid=skip_sid, namespace=self.config.namespace
         )
+
+
+def app_object() -> Flask:
+    """The current app itself (not the proxy), as signals want their sender."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app
 
 
 def get_state(app: Flask | None = None) -> ChatState:

@@ -68,10 +68,14 @@ def async_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def app(async_mode: str) -> Flask:
+def app(async_mode: str, request: pytest.FixtureRequest) -> Flask:
     """A host app with the chat on its defaults (messages in an SQLite file in the
-    instance folder), once per async mode."""
-    return make_app(async_mode, CHATROOM_DATABASE_URL=None)
+    instance folder), once per async mode. Tests marked ``no_rate_limits`` (they
+    post faster than a person) get the chat without rate limits."""
+    config: dict[str, Any] = {"CHATROOM_DATABASE_URL": None}
+    if request.node.get_closest_marker("no_rate_limits"):
+        config["CHATROOM_RATE_LIMITS"] = None
+    return make_app(async_mode, **config)
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from .conftest import ChatClient, LiveServer
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
+#: These tests post faster than people do.
+UNLIMITED = {"CHATROOM_RATE_LIMITS": None}
+
 
 def all_messages(server: LiveServer, room: str = "lobby") -> list[dict[str, Any]]:
     """Every stored message of *room*, oldest first, through the history API."""
@@ -34,7 +37,7 @@ def all_messages(server: LiveServer, room: str = "lobby") -> list[dict[str, Any]
 def test_no_acked_message_is_lost_when_the_server_is_killed(
     live_server_factory: Callable[..., LiveServer],
 ) -> None:
-    server = live_server_factory()
+    server = live_server_factory(config=UNLIMITED)
     acked: dict[int, list[dict[str, Any]]] = {n: [] for n in range(3)}
     stop = threading.Event()
 
@@ -66,7 +69,7 @@ def test_no_acked_message_is_lost_when_the_server_is_killed(
     total = sum(len(a) for a in acked.values())
     assert total >= 300
 
-    restarted = live_server_factory()  # same SQLite file
+    restarted = live_server_factory(config=UNLIMITED)  # same SQLite file
     stored = all_messages(restarted)
     by_id = {m["id"]: m for m in stored}
     assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))
@@ -79,8 +82,9 @@ def test_no_acked_message_is_lost_when_the_server_is_killed(
 
 
 def test_a_client_offline_for_ten_seconds_catches_up_exactly_once_in_order(
-    live_server: LiveServer,
+    live_server_factory: Callable[..., LiveServer],
 ) -> None:
+    live_server = live_server_factory(config=UNLIMITED)
     poster = ChatClient(live_server.url, transports=["websocket"])
     reader = ChatClient(live_server.url, transports=["websocket"])
     seen: list[int] = [m["seq"] for m in reader.next("history")["messages"]]

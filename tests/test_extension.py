@@ -8,6 +8,7 @@ from flask_socketio import Namespace, SocketIO
 
 from flask_chatroom import ChatConfig, Chatroom, ConfigError, register_chat
 from flask_chatroom.config import DEFAULT_CSP, OPTIONS
+from flask_chatroom.limits import Limit
 
 from .conftest import events, make_app
 
@@ -47,6 +48,17 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         engine=None,
         history_limit=50,
         retention_days=None,
+        rate_limits={
+            "message": Limit(5.0, 10),
+            "typing": Limit(2.0, 6),
+            "join": Limit(2.0, 10),
+            "nickname": Limit(0.2, 3),
+            "history": Limit(5.0, 20),
+        },
+        rate_limit_disconnect=50,
+        max_rooms_per_connection=20,
+        max_connections_per_user=10,
+        max_frame_bytes=65536,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask_socketio import SocketIOTestClient
 
@@ -35,6 +36,7 @@ def texts(messages: list[dict[str, Any]]) -> list[str]:
     return [m["message"] for m in messages]
 
 
+@pytest.mark.no_rate_limits
 def test_joining_sends_the_latest_history(app: Flask, connect: Connect) -> None:
     poster = connect()
     for i in range(55):

@@ -48,6 +48,7 @@ def test_a_message_reaches_everyone_in_the_room_sender_included(
         }
 
 
+@pytest.mark.no_rate_limits
 def test_ids_are_unique_and_order_is_kept(connect: Connect) -> None:
     alice, bob = connect(), connect()
     acks = [send(alice, {"message": f"message {i}"}) for i in range(20)]

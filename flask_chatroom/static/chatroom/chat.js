@@ -3,7 +3,8 @@
  * Finds every element with a data-chatroom attribute (rendered by the
  * chat_widget() macro) and connects it to the chat's Socket.IO namespace.
  * User text is only ever set with textContent: nothing a user sends becomes HTML.
- * Runs under a strict Content-Security-Policy: no inline code, no eval.
+ * Runs under a strict Content-Security-Policy: no inline code, no eval, no
+ * inline styles.
  */
 (function () {
   "use strict";
@@ -20,6 +21,9 @@
     refused: "Not connected",
   };
   var ACK_TIMEOUT_MS = 10000;
+  // A host's own "connect" handler on a shared namespace means no welcome: the
+  // widget then joins its room by itself, which registers the connection.
+  var WELCOME_WAIT_MS = 3000;
   var NEAR_BOTTOM_PX = 48;
   var MAX_MESSAGES = 500; // at most this many messages stay on the page;
   var TRIM_TO = 450; // past it, the oldest go down to this many at once
@@ -45,28 +49,50 @@
   }
 
   function Chat(root) {
+    var self = this;
     this.root = root;
     this.room = root.dataset.room;
     this.log = part(root, "log");
     this.form = part(root, "form");
     this.input = part(root, "input");
+    this.sendButton = part(root, "send");
     this.status = part(root, "status");
     this.errorLine = part(root, "error");
     this.me = part(root, "me");
-    this.sendButton = part(root, "send");
-    this.welcomeRoom = null; // the room the server put this connection in
+
+    this.userId = null; // the host's id of a signed-in user, from "welcome"
+    this.welcomed = false;
+    this.welcomeTimer = null;
+    this.welcomeRoom = null; // the room the server put the connection in
+    this.joining = false;
     this.inRoom = false; // whether the connection is in this widget's room
-    this.ownIds = new Set();
+    this.lastSeq = null; // the newest seq shown: where a reconnection catches up
+    this.byId = new Map(); // message id -> its <li>, so nothing shows twice
+    this.ownIds = new Set(); // client_ids of this page's messages on their way
+    this.pending = null; // {text, clientId} of a send the server did not confirm
     this.unseen = 0;
     this.jump = this.makeJump();
+
     this.socket = window.io(root.dataset.namespace || "/", {
       path: root.dataset.socketioPath || "/socket.io/",
       forceNew: true,
+      // Sent with every (re)connection, so the server sends only what was missed.
+      auth: function (callback) {
+        callback(self.authData());
+      },
     });
     this.bindSocket();
     this.bindForm();
     this.setState("connecting");
   }
+
+  Chat.prototype.authData = function () {
+    var since = {};
+    if (this.room && this.lastSeq !== null) {
+      since[this.room] = this.lastSeq;
+    }
+    return { since: since };
+  };
 
   // A "new messages" button under the log, shown when messages arrive while the
   // reader has scrolled up. It lives in a zero-height bar so that it floats over
@@ -122,15 +148,25 @@
     this.errorLine.hidden = !text;
   };
 
+  // -- the connection ------------------------------------------------------------
+
   Chat.prototype.bindSocket = function () {
     var self = this;
     var socket = this.socket;
     socket.on("connect", function () {
       self.showError("");
-      self.enterRoom();
+      self.welcomed = false;
+      window.clearTimeout(self.welcomeTimer);
+      self.welcomeTimer = window.setTimeout(function () {
+        if (socket.connected && !self.welcomed && !self.joining && !self.inRoom) {
+          self.enterRoom();
+        }
+      }, WELCOME_WAIT_MS);
     });
     socket.on("disconnect", function (reason) {
+      window.clearTimeout(self.welcomeTimer);
       self.inRoom = false;
+      self.joining = false;
       self.welcomeRoom = null;
       if (reason === "io server disconnect" || reason === "io client disconnect") {
         self.setState("offline");
@@ -155,14 +191,10 @@
       }
     });
     socket.on("welcome", function (data) {
-      if (!data) {
-        return;
-      }
-      if (typeof data.client === "string") {
-        self.me.textContent = "You are " + data.client;
-      }
-      self.welcomeRoom = typeof data.room === "string" ? data.room : null;
-      self.leaveWelcomeRoom();
+      self.welcome(data || {});
+    });
+    socket.on("history", function (data) {
+      self.receiveHistory(data);
     });
     socket.on("message receive", function (data) {
       self.receive(data);
@@ -174,21 +206,45 @@
     });
   };
 
-  // Join this widget's room (the server puts every connection in the default
-  // room, and joining twice is fine), then say "online". Done on every connect,
-  // since a reconnection is a new connection in no room.
-  Chat.prototype.enterRoom = function () {
-    var self = this;
-    if (!this.room) {
+  // "welcome" {client, user_id, room}: who we are, and the room the server put
+  // us in (the default room, or none). A widget for another room joins it.
+  Chat.prototype.welcome = function (data) {
+    this.welcomed = true;
+    window.clearTimeout(this.welcomeTimer);
+    if (typeof data.client === "string") {
+      this.me.textContent = "You are " + data.client;
+    }
+    this.userId = data.user_id === null || data.user_id === undefined
+      ? null : String(data.user_id);
+    var room = typeof data.room === "string" ? data.room : null;
+    if (!this.room || room === this.room) {
       this.inRoom = true;
       this.setState("online");
       return;
     }
+    this.welcomeRoom = room;
+    if (this.inRoom) {
+      this.leaveWelcomeRoom();
+    } else if (!this.joining) {
+      this.enterRoom();
+    }
+  };
+
+  // Join this widget's room, asking only for what was missed if messages are
+  // already shown, then say "online".
+  Chat.prototype.enterRoom = function () {
+    var self = this;
+    var payload = { room: this.room };
+    if (this.lastSeq !== null) {
+      payload.since = this.lastSeq;
+    }
+    this.joining = true;
     this.socket
       .timeout(ACK_TIMEOUT_MS)
-      .emit("join", { room: this.room }, function (err, ack) {
+      .emit("join", payload, function (err, ack) {
+        self.joining = false;
         if (!self.socket.connected) {
-          return; // disconnected meanwhile; the next connect joins again
+          return; // disconnected meanwhile; the next connection joins again
         }
         if (!err && ack && ack.ok) {
           self.inRoom = true;
@@ -213,6 +269,8 @@
     }
   };
 
+  // -- sending -------------------------------------------------------------------
+
   Chat.prototype.bindForm = function () {
     var self = this;
     this.form.addEventListener("submit", function (event) {
@@ -235,7 +293,11 @@
     if (!text.trim()) {
       return;
     }
-    var clientId = newClientId();
+    // Sending the same text again after an unconfirmed try reuses its id: if the
+    // first try did arrive, the server keeps one copy.
+    var clientId = this.pending && this.pending.text === text
+      ? this.pending.clientId : newClientId();
+    this.pending = null;
     this.ownIds.add(clientId);
     this.input.value = "";
     this.showError("");
@@ -246,42 +308,106 @@
           if (!err && ack && ack.ok) {
             return;
           }
-          self.ownIds.delete(clientId);
           if (!self.input.value) {
             self.input.value = text; // give the text back so it can be sent again
           }
           if (err) {
+            self.pending = { text: text, clientId: clientId };
             self.showError("The message was not confirmed; check your connection and send it again.");
-          } else if (ack && ack.error) {
-            self.showError(ack.error.message);
+          } else {
+            self.ownIds.delete(clientId);
+            self.showError(ack && ack.error ? ack.error.message : "The message was refused.");
           }
         });
   };
+
+  // -- receiving -----------------------------------------------------------------
 
   Chat.prototype.isNearBottom = function () {
     var log = this.log;
     return log.scrollHeight - log.scrollTop - log.clientHeight <= NEAR_BOTTOM_PX;
   };
 
+  Chat.prototype.isThisRoom = function (room) {
+    return !room || !this.room || room === this.room;
+  };
+
+  // "message receive": one new message.
   Chat.prototype.receive = function (data) {
-    if (!data || typeof data.message !== "string") {
+    // Your own message brings you to the bottom.
+    var own = !!data && typeof data.client_id === "string" && this.ownIds.has(data.client_id);
+    this.show([data], own);
+  };
+
+  // "history" {room, messages, has_more, since}: the room's latest messages when
+  // joining, or those missed while reconnecting.
+  Chat.prototype.receiveHistory = function (data) {
+    if (data && Array.isArray(data.messages) && this.isThisRoom(data.room)) {
+      this.show(data.messages, false);
+    }
+  };
+
+  Chat.prototype.show = function (messages, stick) {
+    stick = stick || this.isNearBottom();
+    var added = 0;
+    for (var i = 0; i < messages.length; i++) {
+      if (this.add(messages[i])) {
+        added += 1;
+      }
+    }
+    if (!added) {
       return;
     }
-    if (data.room && this.room && data.room !== this.room) {
-      return;
-    }
-    var own = typeof data.client_id === "string" && this.ownIds.has(data.client_id);
-    if (own) {
-      this.ownIds.delete(data.client_id);
-    }
-    var stick = own || this.isNearBottom();
-    this.log.appendChild(this.render(data, own));
     this.trim(stick);
     if (stick) {
       this.scrollToBottom();
     } else {
-      this.setUnseen(this.unseen + 1);
+      this.setUnseen(this.unseen + added);
     }
+  };
+
+  // Put one message in the log, in seq order; false if it is not for this log
+  // or is already shown.
+  Chat.prototype.add = function (data) {
+    if (!data || typeof data.message !== "string" || !this.isThisRoom(data.room)) {
+      return false;
+    }
+    var seq = typeof data.seq === "number" ? data.seq : null;
+    if (seq !== null && (this.lastSeq === null || seq > this.lastSeq)) {
+      this.lastSeq = seq;
+    }
+    var id = typeof data.id === "string" ? data.id : null;
+    if (id !== null && this.byId.has(id)) {
+      return false;
+    }
+    var item = this.render(data, this.isOwn(data));
+    var before = null;
+    if (seq !== null) {
+      // Usually the newest: the loop stops at the last item.
+      for (var node = this.log.lastElementChild; node; node = node.previousElementSibling) {
+        if (node.dataset.seq) {
+          if (Number(node.dataset.seq) < seq) {
+            break;
+          }
+          before = node;
+        }
+      }
+    }
+    this.log.insertBefore(item, before);
+    if (id !== null) {
+      this.byId.set(id, item);
+    }
+    return true;
+  };
+
+  Chat.prototype.isOwn = function (data) {
+    if (typeof data.client_id === "string" && this.ownIds.has(data.client_id)) {
+      this.ownIds.delete(data.client_id);
+      return true;
+    }
+    // A signed-in user's messages from other tabs and earlier visits.
+    return this.userId !== null && data.user_id !== null && data.user_id !== undefined &&
+      String(data.user_id) === this.userId;
   };
 
   // Keep at most MAX_MESSAGES in the log, removing the oldest in one batch; a
@@ -295,7 +421,11 @@
     var kept = log.children[extra];
     var before = kept.getBoundingClientRect().top;
     while (extra-- > 0) {
-      log.removeChild(log.firstElementChild);
+      var old = log.firstElementChild;
+      if (old.dataset.id) {
+        this.byId.delete(old.dataset.id);
+      }
+      log.removeChild(old);
     }
     if (!stick) {
       log.scrollTop += kept.getBoundingClientRect().top - before;
@@ -307,6 +437,9 @@
     item.className = own ? "chatroom__msg chatroom__msg--own" : "chatroom__msg";
     if (typeof data.id === "string") {
       item.dataset.id = data.id;
+    }
+    if (typeof data.seq === "number") {
+      item.dataset.seq = String(data.seq);
     }
     var meta = document.createElement("div");
     meta.className = "chatroom__meta";
@@ -324,11 +457,18 @@
     }
     var text = document.createElement("p");
     text.className = "chatroom__text";
-    text.textContent = data.message;
+    if (data.deleted) {
+      text.className += " chatroom__text--deleted";
+      text.textContent = "This message was removed.";
+    } else {
+      text.textContent = data.message;
+    }
     item.appendChild(meta);
     item.appendChild(text);
     return item;
   };
+
+  // -- start -----------------------------------------------------------------------
 
   var instances = [];
 
