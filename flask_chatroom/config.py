@@ -10,6 +10,7 @@ key and what to change.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -271,7 +272,7 @@ def resolve(app_config: dict[str, Any], options: Mapping[str, Any]) -> ChatConfi
     values: dict[str, Any] = {}
     for name, (default, validate) in OPTIONS.items():
         key = PREFIX + name
-        app_config.setdefault(key, default)
+        app_config.setdefault(key, copy.copy(default))
         raw = options.get(name.lower(), app_config[key])
         values[name.lower()] = validate(key, raw)
     config = ChatConfig(**values)

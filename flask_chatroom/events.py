@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import request
 from flask_socketio import Namespace, emit
@@ -31,6 +31,7 @@ from .protocol import (
     EVENT_SEND,
     EVENT_TYPING,
     EVENT_WELCOME,
+    MAX_SEQ,
     ChatError,
     Message,
     error_ack,
@@ -59,6 +60,9 @@ EVENTS: dict[str, str] = {
     EVENT_DELETE: "on_delete_message",
     EVENT_MUTE: "on_mute",
 }
+
+# "message_broadcast" (how the handler is reached) -> "message broadcast"
+_WIRE_NAMES = {method[len("on_") :]: event for event, method in EVENTS.items()}
 
 #: The role an identity needs to delete messages and mute users.
 MODERATOR_ROLE = "moderator"
@@ -100,8 +104,9 @@ def _sid() -> str:
 
 
 def _event_name() -> Any:
-    """The name of the event being handled."""
-    return request.event["message"]  # type: ignore[attr-defined]
+    """The wire name of the event being handled (``message broadcast``)."""
+    name = request.event["message"]  # type: ignore[attr-defined]
+    return _WIRE_NAMES.get(name, name)
 
 
 def _reply_error(error: ChatError) -> dict[str, Any]:
@@ -109,12 +114,17 @@ def _reply_error(error: ChatError) -> dict[str, Any]:
     return error_ack(error)
 
 
+def _refuse(error: ChatError) -> NoReturn:
+    """Refuse a connection: the client's ``connect_error`` has ``message`` and
+    ``data`` ``{"code"}``."""
+    raise ConnectionRefusedError(error.message, {"code": error.code})
+
+
 def _since_from_auth(auth: Any, room: str) -> int | None:
     since = auth.get("since") if isinstance(auth, dict) else None
     seq = since.get(room) if isinstance(since, dict) else None
-    return (
-        seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
-    )
+    valid = isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= MAX_SEQ
+    return seq if valid else None
 
 
 class ChatNamespace(Namespace):  # type: ignore[misc]
@@ -122,12 +132,23 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
 
     def trigger_event(self, event: Any, *args: Any) -> Any:
         """Route chat events (their names hold spaces) and refuse unknown ones."""
-        if event in ("connect", "disconnect"):
+        if event in ("connect", "disconnect") and not self._client_sent(event, args):
             return super().trigger_event(event, *args)
         method = EVENTS.get(event) if isinstance(event, str) else None
         if method is None:
             return self._unknown_event(event, args[0] if args else None)
         return super().trigger_event(method[len("on_") :], *args)
+
+    def _client_sent(self, event: str, args: tuple[Any, ...]) -> bool:
+        """Whether a ``connect`` / ``disconnect`` is an event a client emitted by
+        that name (python-socketio dispatches those too) rather than the real
+        thing. A real connect carries the connection's WSGI environ; a real
+        disconnect runs once the connection is no longer counted as connected."""
+        sid = args[0] if args else None
+        if event == "connect":
+            environ = self.server.get_environ(sid, namespace=self.namespace)
+            return not (len(args) >= 2 and environ is not None and args[1] is environ)
+        return bool(self.server.manager.is_connected(sid, self.namespace))
 
     def _unknown_event(self, event: Any, sid: str | None) -> dict[str, Any]:
         log.info("chat: unknown event %.80r from sid %s", event, sid)
@@ -145,30 +166,26 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
 
         ``auth`` may carry ``{"since": {room: seq}}``: a reconnecting client's
         last seen ``seq`` of the default room, so it gets only what it missed.
+        A refused connection gets ``connect_error`` with a message for people
+        and ``data`` ``{"code"}`` (``login_required``, ``too_many_connections``,
+        ``internal_error``).
         """
         state = get_state()
         try:
             identity = state.identify()
         except Exception:
             log.exception("chat: the identity loader failed; connection refused")
-            raise ConnectionRefusedError(
-                {
-                    "code": "internal_error",
-                    "message": "The server could not connect you.",
-                }
-            ) from None
+            _refuse(ChatError("internal_error", "The server could not connect you."))
         if identity is None:
             if state.config.require_login:
                 log.info("chat: refused an anonymous connection (login required)")
-                raise ConnectionRefusedError(
-                    {"code": "login_required", "message": "Please sign in to chat."}
-                )
+                _refuse(ChatError("login_required", "Please sign in to chat."))
             identity = state.guest()
         try:
             state.connect(_sid(), identity)
         except ChatError as exc:
             log.info("chat: refused a connection of %s: %s", identity.id, exc.code)
-            raise ConnectionRefusedError(exc.to_wire()) from None
+            _refuse(exc)
         self._register(
             state, identity, _since_from_auth(auth, state.config.default_room)
         )

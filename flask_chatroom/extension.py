@@ -186,8 +186,10 @@ class Chatroom:
         stored or broadcast. Filters run in the order they were added.
 
         A filter gets the :class:`~flask_chatroom.Message` and the sender's
-        :class:`~flask_chatroom.Identity` and returns the message, a changed copy
-        (``dataclasses.replace(message, text=...)``), or ``None`` to refuse it
+        :class:`~flask_chatroom.Identity` and returns the message, a copy with
+        another text (``dataclasses.replace(message, text=...)``; only the text
+        is taken, the room, sender and ids stay the server's), or ``None`` to
+        refuse it
         (the sender gets the error code ``rejected``; the
         :data:`~flask_chatroom.signals.message_rejected` signal is sent).
 
@@ -208,6 +210,7 @@ class Chatroom:
         :raises ChatError: ``rejected`` when a filter refuses it, or when a filter
             returns a text the protocol refuses (empty, too long).
         """
+        original = message
         for hook in self._filters:
             result = hook(message, user)
             if result is None:
@@ -218,16 +221,16 @@ class Chatroom:
             text = clean_text(message.text)
             if not text or len(text) > get_state().config.max_message_length:
                 raise ChatError("rejected", "This message was not accepted.")
-            # The server's fields stay the server's, whatever a filter returned.
+            # Only the text is the filter's; every other field stays the server's.
             message = Message(
-                room=message.room,
+                room=original.room,
                 client=user.name,
                 text=text,
                 user_id=user.user_id,
-                client_id=message.client_id,
+                client_id=original.client_id,
                 sender_id=user.id,
-                id=message.id,
-                ts=message.ts,
+                id=original.id,
+                ts=original.ts,
             )
         return message
 

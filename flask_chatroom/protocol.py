@@ -245,11 +245,19 @@ class HistoryRequest:
     limit: int
 
 
+#: The largest ``seq`` a client may name (JavaScript's largest safe integer).
+MAX_SEQ = 2**53 - 1
+
+
 def _seq_field(data: dict[str, Any], name: str) -> int | None:
     value = data.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= MAX_SEQ
+    ):
         raise ChatError("invalid_payload", f'"{name}" must be a sequence number.')
     return value
 

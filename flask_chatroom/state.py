@@ -113,6 +113,7 @@ class ChatState:
         :raises ChatError: ``too_many_connections`` when the user already has
             ``CHATROOM_MAX_CONNECTIONS_PER_USER`` connections.
         """
+        self._forget_gone(identity.id)
         with self._lock:
             open_ = sum(1 for i in self._identities.values() if i.id == identity.id)
             if open_ >= self.config.max_connections_per_user:
@@ -120,6 +121,24 @@ class ChatState:
                     "too_many_connections", "You have too many chat windows open."
                 )
             self._identities[sid] = identity
+
+    def _forget_gone(self, user_id: str) -> None:
+        """Forget this user's connections that Socket.IO no longer has.
+
+        They exist when a host's own ``disconnect`` handler on a shared namespace
+        (``CHATROOM_NAMESPACE = "/"``) ran instead of the chat's.
+        """
+        manager = self.socketio.server.manager
+        namespace = self.config.namespace
+        gone = [
+            sid
+            for sid, identity in list(self._identities.items())
+            if identity.id == user_id
+            and not manager.is_connected(sid, namespace)
+            and sid not in manager.pending_connect.get(namespace, ())
+        ]
+        for sid in gone:
+            self.disconnect(sid)
 
     def identity_of(self, sid: str) -> Identity | None:
         """Who connection *sid* speaks as, if it is connected."""

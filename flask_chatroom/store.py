@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -219,6 +220,9 @@ meta_table = Table(
 )
 
 
+_INSERT_MESSAGE = insert(messages_table)
+
+
 def _row_to_message(row: Any) -> Message:
     return Message(
         id=row.id,
@@ -275,6 +279,7 @@ class SQLStore(MessageStore):
         self._engine = engine if isinstance(engine, Engine) else None
         self._ready = False
         self._lock = threading.Lock()
+        self._seq_sql: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -333,26 +338,38 @@ class SQLStore(MessageStore):
 
     # -- writes ------------------------------------------------------------------
 
-    def _next_seq(self, conn: Any, room: str) -> int:
-        dialect = self.engine.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            # One statement that creates the room's counter or bumps it; the row
-            # stays locked until commit, so writers to one room take turns.
+    def _seq_statement(self) -> Any:
+        """The statement that gives a room its next ``seq``, built once.
+
+        On SQLite and PostgreSQL one upsert creates the room's counter or bumps
+        it, and the row stays locked until commit, so writers to one room take
+        turns. Other databases get ``None``: see :meth:`_next_seq`.
+        """
+        if self._seq_sql is None:
+            dialect = self.engine.dialect.name
             upsert: Any
             if dialect == "sqlite":
                 from sqlalchemy.dialects.sqlite import insert as upsert
-            else:
+            elif dialect == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert as upsert
-            statement = (
+            else:
+                self._seq_sql = False
+                return None
+            self._seq_sql = (
                 upsert(rooms_table)
-                .values(room=room, last_seq=1)
+                .values(room=bindparam("room"), last_seq=1)
                 .on_conflict_do_update(
                     index_elements=[rooms_table.c.room],
                     set_={"last_seq": rooms_table.c.last_seq + 1},
                 )
                 .returning(rooms_table.c.last_seq)
             )
-            return int(conn.execute(statement).scalar_one())
+        return None if self._seq_sql is False else self._seq_sql
+
+    def _next_seq(self, conn: Any, room: str) -> int:
+        statement = self._seq_statement()
+        if statement is not None:
+            return int(conn.execute(statement, {"room": room}).scalar_one())
         # Other databases: lock the room's row by updating it, or create it.
         updated = conn.execute(
             update(rooms_table)
@@ -387,18 +404,19 @@ class SQLStore(MessageStore):
                         return existing, False
                 stored = replace(message, seq=self._next_seq(conn, message.room))
                 conn.execute(
-                    insert(messages_table).values(
-                        id=stored.id,
-                        room=stored.room,
-                        seq=stored.seq,
-                        sender_id=stored.sender_id,
-                        sender_name=stored.client,
-                        user_id=stored.user_id,
-                        text=stored.text,
-                        ts=stored.ts,
-                        client_id=stored.client_id,
-                        deleted=False,
-                    )
+                    _INSERT_MESSAGE,
+                    {
+                        "id": stored.id,
+                        "room": stored.room,
+                        "seq": stored.seq,
+                        "sender_id": stored.sender_id,
+                        "sender_name": stored.client,
+                        "user_id": stored.user_id,
+                        "text": stored.text,
+                        "ts": stored.ts,
+                        "client_id": stored.client_id,
+                        "deleted": False,
+                    },
                 )
             return stored, True
         except IntegrityError:

@@ -49,7 +49,7 @@ def chat_page(room: str | None) -> str | BaseResponse | tuple[str, int]:
     user = state.identify()
     if user is None and config.require_login:
         return _sign_in_first()
-    if user is not None and not state.extension.may_join(user, room):
+    if not state.extension.may_join(user or state.guest(), room):
         abort(403)
     return render_template("chatroom/chat.html", room=room, chat_config=config)
 

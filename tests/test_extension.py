@@ -242,3 +242,24 @@ def test_one_extension_serves_two_apps_at_once() -> None:
         apps.append(app)
     assert [a.extensions["chatroom"].config.title for a in apps] == ["One", "Two"]
     assert b"<title>Two</title>" in apps[1].test_client().get("/chat/").data
+
+
+def test_a_host_disconnect_handler_on_the_shared_namespace_leaves_no_ghosts() -> None:
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "s"
+    socketio = SocketIO(app, async_mode="threading")
+
+    @socketio.on("disconnect")
+    def host_disconnect(reason: object = None) -> None:
+        pass
+
+    register_chat(app, socketio, namespace="/", max_connections_per_user=2)
+    http = app.test_client()
+    http.get("/chat/")
+    for _ in range(5):  # more reconnects than the per-user cap
+        client = socketio.test_client(app, flask_test_client=http)
+        assert client.is_connected()
+        client.disconnect()
+    state = app.extensions["chatroom"]
+    assert state.connection_count <= 1
+    assert len(state.presence.members("lobby")) <= 1

@@ -90,3 +90,19 @@ def test_many_clients_each_get_every_message_once(
         got = [member.next("message receive")["id"] for _ in range(40)]
         assert got == [ack["id"] for ack in acks]
         assert member.inbox.empty()
+
+
+def test_a_refused_connection_says_why(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    import socketio as sio
+
+    server = live_server_factory(config={"CHATROOM_REQUIRE_LOGIN": True})
+    client = sio.Client(reconnection=False)
+    errors: list[Any] = []
+    client.on("connect_error", errors.append, namespace="/chat")
+    with pytest.raises(sio.exceptions.ConnectionError):
+        client.connect(server.url, namespaces=["/chat"], wait_timeout=5)
+    assert errors == [
+        {"message": "Please sign in to chat.", "data": {"code": "login_required"}}
+    ]

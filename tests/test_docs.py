@@ -1,0 +1,317 @@
+"""The documentation builds without a warning and says what the code does.
+
+The configuration page has one entry per ``CHATROOM_*`` key with the real default;
+the protocol page names every event and every error code; the templates page lists
+the blocks, the widget's ``data-chatroom-*`` parts and the CSS custom properties
+that the package really has. When the code changes, these tests say which page to
+update.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import blinker
+import pytest
+
+from flask_chatroom import config, protocol, signals
+from flask_chatroom.limits import DEFAULT_RATE_LIMITS
+from flask_chatroom.protocol import Message
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PACKAGE = ROOT / "flask_chatroom"
+
+
+def page(name: str) -> str:
+    return (DOCS / f"{name}.rst").read_text(encoding="utf-8")
+
+
+def section(text: str, title: str) -> str:
+    """The body of the section whose heading is *title*, up to the next heading."""
+    lines = text.splitlines()
+    underline = re.compile(r"^([=\-~^\"'])\1{2,}$")
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() == title and underline.match(lines[i + 1]):
+            body = []
+            for j in range(i + 2, len(lines)):
+                nxt = lines[j + 1] if j + 1 < len(lines) else ""
+                if lines[j].strip() and underline.match(nxt):
+                    break
+                body.append(lines[j])
+            return "\n".join(body)
+    raise AssertionError(f"no section {title!r}")
+
+
+def literals(text: str) -> set[str]:
+    """Everything written as ``inline literal`` in *text*."""
+    return set(re.findall(r"``([^`]+)``", text))
+
+
+# -- the build ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_docs_build_without_warnings(tmp_path: Path) -> None:
+    """``sphinx -W -n`` passes: no broken reference, no page outside the toctree."""
+    out = tmp_path / "html"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-n",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (
+        f"sphinx-build failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    )
+    for name in (
+        "index",
+        "quickstart",
+        "configuration",
+        "templates",
+        "protocol",
+        "deployment",
+        "api",
+        "changes",
+    ):
+        assert (out / f"{name}.html").is_file(), f"{name}.html was not built"
+    # The change log is the repository's CHANGES.md, not a copy.
+    first_entry = next(
+        line
+        for line in (ROOT / "CHANGES.md").read_text().splitlines()
+        if line.startswith("## ")
+    )
+    assert first_entry[3:].split(" ")[0] in (out / "changes.html").read_text()
+
+
+# -- configuration.rst -----------------------------------------------------------------
+
+ENTRY = re.compile(r"^\.\. py:data:: (CHATROOM_\w+)[ \t]*$", re.M)
+
+
+def config_entries() -> dict[str, str]:
+    """``CHATROOM_*`` entry name -> the entry's text, from configuration.rst."""
+    text = page("configuration")
+    matches = list(ENTRY.finditer(text))
+    entries = {}
+    for match, following in zip(matches, [*matches[1:], None], strict=True):
+        end = following.start() if following else len(text)
+        entries[match.group(1)] = text[match.end() : end]
+    return entries
+
+
+def code_keys() -> set[str]:
+    return {config.PREFIX + name for name in config.OPTIONS}
+
+
+def test_configuration_has_one_entry_per_key() -> None:
+    text = page("configuration")
+    names = ENTRY.findall(text)
+    assert len(names) == len(set(names)), "a key has two entries"
+    missing = code_keys() - set(names)
+    unknown = set(names) - code_keys()
+    assert not missing, f"configuration.rst has no entry for {sorted(missing)}"
+    assert not unknown, (
+        f"configuration.rst documents keys the code lacks: {sorted(unknown)}"
+    )
+
+
+def test_docs_mention_no_key_the_code_lacks() -> None:
+    """No page talks about a ``CHATROOM_*`` key that does not exist (any more)."""
+    pattern = re.compile(r"CHATROOM_[A-Z][A-Z_]*[A-Z]")
+    for path in sorted(DOCS.glob("*.rst")):
+        unknown = set(pattern.findall(path.read_text(encoding="utf-8"))) - code_keys()
+        assert not unknown, f"{path.name} mentions {sorted(unknown)}"
+
+
+def documented_default(entry: str) -> Any:
+    """The value of an entry's ``:value:`` option: a literal, or a dotted name."""
+    match = re.search(r"^\s+:value: (.+)$", entry, re.M)
+    assert match, "the entry has no :value: line"
+    written = match.group(1).strip()
+    try:
+        return ast.literal_eval(written)
+    except (ValueError, SyntaxError):
+        module, _, name = written.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("name", sorted(config.OPTIONS))
+def test_configuration_entry_gives_the_real_default(name: str) -> None:
+    default, _validate = config.OPTIONS[name]
+    entry = config_entries()[config.PREFIX + name]
+    assert documented_default(entry) == default
+    assert entry.strip(), "the entry says nothing"
+
+
+def test_default_rate_limits_are_the_real_ones() -> None:
+    entry = config_entries()["CHATROOM_RATE_LIMITS"]
+    rows = re.findall(r"\* - ``(\w+)``\n\s+- ([\d.]+)\n\s+- (\d+)", entry)
+    documented = {action: (float(rate), int(burst)) for action, rate, burst in rows}
+    assert documented == DEFAULT_RATE_LIMITS
+
+
+def test_default_content_security_policy_is_spelled_out() -> None:
+    entry = config_entries()["CHATROOM_CONTENT_SECURITY_POLICY"]
+    for directive in config.DEFAULT_CSP.split("; "):
+        assert directive in entry, f"{directive!r} is not in the CSP entry"
+
+
+def test_configuration_explains_precedence_and_resolved_values() -> None:
+    text = page("configuration")
+    assert "take precedence over" in text
+    assert 'app.extensions["chatroom"].config' in text
+
+
+# -- protocol.rst ----------------------------------------------------------------------
+
+
+def test_protocol_names_the_documented_events() -> None:
+    names = literals(page("protocol"))
+    for constant in ("EVENT_SEND", "EVENT_MESSAGE", "EVENT_WELCOME", "EVENT_ERROR"):
+        event = getattr(protocol, constant)
+        assert event in names, f"protocol.rst does not name {constant} = {event!r}"
+
+
+def test_protocol_names_every_event_the_code_has() -> None:
+    names = literals(page("protocol"))
+    events = {
+        value
+        for key, value in vars(protocol).items()
+        if key.startswith("EVENT_") and isinstance(value, str)
+    }
+    missing = events - names
+    assert not missing, f"protocol.rst does not document the events {sorted(missing)}"
+
+
+def error_code_table() -> list[str]:
+    """The first column of the table in the "Error codes" section."""
+    body = section(page("protocol"), "Error codes")
+    return re.findall(r"^   \* - ``(\w+)``\s*$", body, re.M)
+
+
+def test_protocol_error_code_table_matches_the_code() -> None:
+    table = error_code_table()
+    assert len(table) == len(set(table)), "an error code is listed twice"
+    missing = set(protocol.ERROR_CODES) - set(table)
+    unknown = set(table) - set(protocol.ERROR_CODES)
+    assert not missing, f"the error code table lacks {sorted(missing)}"
+    assert not unknown, (
+        f"the error code table lists codes the code lacks: {sorted(unknown)}"
+    )
+
+
+def json_examples(text: str) -> list[Any]:
+    """Every ``.. code-block:: json`` example in *text*, parsed."""
+    examples = []
+    for match in re.finditer(
+        r"^( *)\.\. code-block:: json\n\n((?:\1 +.*\n|\n)+)", text, re.M
+    ):
+        examples.append(json.loads(match.group(2)))
+    return examples
+
+
+def a_message() -> Message:
+    return Message(room="lobby", client="Guest 4821", text="hi", client_id="c1", seq=1)
+
+
+def test_protocol_documents_every_field_of_a_message() -> None:
+    wire = a_message().to_wire()
+    body = section(page("protocol"), "``message receive``")
+    fields = set(re.findall(r"^``(\w+)``$", body, re.M))
+    missing = set(wire) - fields
+    assert not missing, f"the message receive fields lack {sorted(missing)}"
+    (example,) = json_examples(body)
+    assert set(example) == set(wire), "the message receive example has other fields"
+
+
+def test_protocol_shows_both_acknowledgements() -> None:
+    examples = [e for e in json_examples(page("protocol")) if isinstance(e, dict)]
+    shapes = [set(example) for example in examples if "ok" in example]
+    assert set(a_message().ack()) in shapes, "no example of the accepted message's ack"
+    refusals = [e for e in examples if e.get("ok") is False]
+    assert refusals, "no example of a refusal"
+    for example in refusals:
+        error = example["error"]
+        retry_after = 1.0 if "retry_after" in error else None
+        wire = protocol.ChatError(error["code"], "A sentence.", retry_after).to_wire()
+        assert set(example) == set(
+            protocol.error_ack(protocol.ChatError("empty_message", ""))
+        )
+        assert set(error) == set(wire), f"the {error['code']} example has other fields"
+
+
+# -- templates.rst ---------------------------------------------------------------------
+
+
+def template_blocks(name: str) -> set[str]:
+    source = (PACKAGE / "templates" / "chatroom" / name).read_text(encoding="utf-8")
+    return set(re.findall(r"{%-?\s*block\s+(\w+)", source))
+
+
+@pytest.mark.parametrize("template", ["base.html", "widget.html"])
+def test_templates_page_lists_every_block(template: str) -> None:
+    blocks = template_blocks(template)
+    assert blocks, f"{template} has no blocks"
+    missing = blocks - literals(page("templates"))
+    assert not missing, (
+        f"templates.rst does not list the {template} blocks {sorted(missing)}"
+    )
+
+
+def test_templates_page_lists_every_part_chat_js_looks_up() -> None:
+    script = (PACKAGE / "static" / "chatroom" / "chat.js").read_text(encoding="utf-8")
+    parts = set(re.findall(r'part\(\s*root,\s*"([\w-]+)"\s*\)', script))
+    assert parts, "chat.js looks up no parts: has part() been renamed?"
+    documented = literals(page("templates"))
+    missing = {f"data-chatroom-{name}" for name in parts} - documented
+    assert not missing, f"templates.rst does not list {sorted(missing)}"
+
+
+def test_templates_page_lists_the_css_custom_properties() -> None:
+    css = (PACKAGE / "static" / "chatroom" / "chat.css").read_text(encoding="utf-8")
+    declared = set(re.findall(r"(--chatroom-[\w-]+)\s*:", css))
+    table = section(page("templates"), "Theming")
+    listed = set(re.findall(r"^   \* - ``(--chatroom-[\w-]+)``\s*$", table, re.M))
+    assert declared == listed, (
+        f"chat.css declares but the docs lack {sorted(declared - listed)}; "
+        f"the docs list but chat.css lacks {sorted(listed - declared)}"
+    )
+
+
+# -- api.rst --------------------------------------------------------------------------
+
+
+def test_api_documents_every_signal() -> None:
+    names = {
+        name
+        for name, value in vars(signals).items()
+        if isinstance(value, blinker.NamedSignal)
+    }
+    documented = set(
+        re.findall(
+            r"^\.\. autodata:: flask_chatroom\.signals\.(\w+)$", page("api"), re.M
+        )
+    )
+    assert names == documented
