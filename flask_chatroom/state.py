@@ -3,6 +3,7 @@ who is in which room, and the operations that change it and tell the room."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,8 @@ from .protocol import (
     now_ms,
 )
 from .store import MessageStore
+
+log = logging.getLogger("flask_chatroom")
 
 #: The most missed messages a ``join`` with ``since`` sends at once; a client
 #: asks for the rest with ``history`` ``{"after": seq}``.
@@ -196,12 +199,23 @@ class ChatState:
         self._strikes[sid] = strikes
         limit = self.config.rate_limit_disconnect
         if limit is not None and strikes >= limit:
-            self.socketio.server.disconnect(sid, namespace=self.config.namespace)
+            self.drop_connection(sid)
         raise ChatError(
             "rate_limited",
             "You are doing that too fast; wait a moment.",
             retry_after=retry_after,
         )
+
+    def drop_connection(self, sid: str) -> None:
+        """Close the whole Engine.IO connection behind *sid* (not just the chat's
+        namespace), so an abusive client stops costing the server anything."""
+        server = self.socketio.server
+        eio_sid = server.manager.eio_sid_from_sid(sid, self.config.namespace)
+        log.warning("chat: disconnected sid %s for ignoring rate limits", sid)
+        if eio_sid is not None and eio_sid in server.eio.sockets:
+            server.eio.disconnect(eio_sid)
+        else:  # no Engine.IO socket of its own (Flask-SocketIO's test client)
+            server.disconnect(sid, namespace=self.config.namespace)
 
     def mute(self, room: str, user_id: str, seconds: int) -> int:
         """Mute *user_id* in *room* for *seconds* (0 unmutes); returns until (ms)."""

@@ -199,6 +199,9 @@
     socket.on("message receive", function (data) {
       self.receive(data);
     });
+    socket.on("message deleted", function (data) {
+      self.markDeleted(data);
+    });
     socket.on("chat error", function (error) {
       if (error && typeof error.message === "string") {
         self.showError(error.message);
@@ -458,14 +461,27 @@
     var text = document.createElement("p");
     text.className = "chatroom__text";
     if (data.deleted) {
-      text.className += " chatroom__text--deleted";
-      text.textContent = "This message was removed.";
+      showDeleted(text);
     } else {
       text.textContent = data.message;
     }
     item.appendChild(meta);
     item.appendChild(text);
     return item;
+  };
+
+  function showDeleted(text) {
+    text.className = "chatroom__text chatroom__text--deleted";
+    text.textContent = "This message was removed.";
+  }
+
+  // "message deleted" {id, room}: a moderator removed a message.
+  Chat.prototype.markDeleted = function (data) {
+    var item = data && typeof data.id === "string" && this.isThisRoom(data.room)
+      ? this.byId.get(data.id) : null;
+    if (item) {
+      showDeleted(item.querySelector(".chatroom__text"));
+    }
   };
 
   // -- start -----------------------------------------------------------------------
