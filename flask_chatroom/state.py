@@ -18,7 +18,7 @@ from .identity import (
     guest_from_session,
     new_guest,
 )
-from .limits import LocalLimiter, RateLimiter
+from .limits import Limit, LocalLimiter, RateLimiter
 from .presence import Change, LocalPresence, Presence
 from .protocol import (
     EVENT_HISTORY,
@@ -73,8 +73,11 @@ class ChatState:
         self.store = store
         self.presence = presence or LocalPresence()
         self.limiter = limiter or LocalLimiter(config.rate_limits)
-        # sid -> refusals by the rate limiter since its last allowed action
-        self._strikes: dict[str, int] = {}
+        # Refusals by the rate limiter, per connection: a bucket of
+        # CHATROOM_RATE_LIMIT_DISCONNECT strikes that refills one a second.
+        self._strikes = LocalLimiter(
+            {"strike": Limit(1.0, config.rate_limit_disconnect or 1)}
+        )
         # (room, user id) -> muted until (epoch ms)
         self._mutes: dict[tuple[str, str], int] = {}
         # Publishing to a room and joining it take the room's lock, so a joining
@@ -153,7 +156,6 @@ class ChatState:
             self._announce(change)
         with self._lock:
             self._identities.pop(sid, None)
-            self._strikes.pop(sid, None)
 
     @property
     def connection_count(self) -> int:
@@ -187,18 +189,16 @@ class ChatState:
         """Take a token for *action* from the user's bucket.
 
         :raises ChatError: ``rate_limited`` with ``retry_after``. A connection
-            refused ``CHATROOM_RATE_LIMIT_DISCONNECT`` times in a row is
-            disconnected.
+            refused more than ``CHATROOM_RATE_LIMIT_DISCONNECT`` times, faster
+            than once a second, is disconnected: it keeps going far past the limit.
         """
         retry_after = self.limiter.hit(identity.id, action)
         if retry_after is None:
-            if sid in self._strikes:
-                del self._strikes[sid]
             return
-        strikes = self._strikes.get(sid, 0) + 1
-        self._strikes[sid] = strikes
-        limit = self.config.rate_limit_disconnect
-        if limit is not None and strikes >= limit:
+        if (
+            self.config.rate_limit_disconnect is not None
+            and self._strikes.hit(sid, "strike") is not None
+        ):
             self.drop_connection(sid)
         raise ChatError(
             "rate_limited",

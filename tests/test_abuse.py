@@ -109,10 +109,10 @@ def test_a_client_that_keeps_going_is_disconnected() -> None:
     )
     flooder, bystander = connect(app), connect(app)
     send(flooder, "allowed")
-    for i in range(4):
+    for i in range(5):  # five refusals in a moment are tolerated ...
         assert send(flooder, f"flood {i}")["error"]["code"] == "rate_limited"
         assert flooder.is_connected("/chat")
-    send(flooder, "the fifth strike")
+    send(flooder, "one more")  # ... the sixth is too many
     assert not flooder.is_connected("/chat")
     assert app.extensions["chatroom"].connection_count == 1
     assert send(bystander, "still fine")["ok"] is True

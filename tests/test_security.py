@@ -3,15 +3,15 @@ and a flooding client that must not hurt anyone else."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-import socketio as sio
 import websocket
 
 from .conftest import ChatClient, LiveServer
@@ -62,44 +62,82 @@ def test_an_oversized_frame_is_refused_before_it_is_parsed(
     bystander.client.disconnect()
 
 
+FLOODER = """
+import json, sys, time
+import socketio
+
+client = socketio.Client(reconnection=False)
+errors = []
+client.on("chat error", errors.append, namespace="/chat")
+client.connect(sys.argv[1], namespaces=["/chat"], transports=["websocket"])
+sent = 0
+started = time.monotonic()
+while client.connected and time.monotonic() - started < float(sys.argv[2]):
+    try:
+        client.emit("message broadcast", {"message": f"f{sent}"}, namespace="/chat")
+    except Exception:
+        break
+    sent += 1
+time.sleep(0.5)
+print(json.dumps({"sent": sent, "codes": sorted({e["code"] for e in errors}),
+                  "cut_off": not client.connected}))
+"""
+
+
 def test_a_flooding_client_is_limited_and_others_are_not_slowed(
-    live_server_factory: Callable[..., LiveServer],
+    live_server: LiveServer,
 ) -> None:
-    server = live_server_factory(config={"CHATROOM_RATE_LIMIT_DISCONNECT": 200})
-    flooder = sio.Client(reconnection=False)
-    errors: list[Any] = []
-    flooder.on("chat error", errors.append, namespace="/chat")
-    flooder.connect(server.url, namespaces=["/chat"], transports=["websocket"])
-    other = ChatClient(server.url, transports=["websocket"])
+    other = ChatClient(live_server.url, transports=["websocket"])
     other.next("welcome")
+    baseline = []
+    for i in range(5):
+        started = time.monotonic()
+        assert other.send({"message": f"before {i}"})["ok"] is True
+        baseline.append(time.monotonic() - started)
 
-    stop = threading.Event()
-
-    def flood() -> None:
-        i = 0
-        while not stop.is_set() and flooder.connected:
-            try:
-                flooder.emit(
-                    "message broadcast", {"message": f"flood {i}"}, namespace="/chat"
-                )
-            except Exception:
-                return
-            i += 1
-
-    thread = threading.Thread(target=flood)
-    thread.start()
+    # The flooder is another process, so it cannot slow this one's client down.
+    flooder = subprocess.Popen(
+        [sys.executable, "-c", FLOODER, live_server.url, "4"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
-    latencies = []
+    during = []
     for i in range(10):
         started = time.monotonic()
-        assert other.send({"message": f"normal {i}"})["ok"] is True
-        latencies.append(time.monotonic() - started)
+        assert other.send({"message": f"during {i}"})["ok"] is True
+        during.append(time.monotonic() - started)
         time.sleep(0.1)
-    stop.set()
-    thread.join(timeout=10)
-    assert errors and {e["code"] for e in errors} == {"rate_limited"}
-    # Not a speed target (those live in benchmarks/): the other user is served
-    # promptly instead of queueing behind the flood.
-    assert max(latencies) < 2.0, latencies
-    flooder.disconnect()
+    out, _ = flooder.communicate(timeout=30)
+    report = json.loads(out)
+    assert report["codes"] in ([], ["rate_limited"])  # its own reader may lag
+    # It kept going far past the limit, so the server cut it off.
+    deadline = time.monotonic() + 15
+    while "for ignoring rate limits" not in live_server.log():
+        assert time.monotonic() < deadline, live_server.log()[-2000:]
+        time.sleep(0.1)
+    after = []
+    for i in range(5):
+        started = time.monotonic()
+        assert other.send({"message": f"after {i}"})["ok"] is True
+        after.append(time.monotonic() - started)
+    # Not speed targets (those live in benchmarks/). Once the flooder is cut off
+    # the other user is served as before. While it floods, every message still
+    # arrives, but a gevent worker spends its time parsing the flood's WebSocket
+    # frames (simple-websocket reads a busy socket without yielding), so single
+    # messages can wait up to a second or two: see the security docs.
+    assert max(after) < max(0.5, 5 * max(baseline)), (baseline, after)
+    assert max(during) < 5.0, during
+    # The flooder's messages beyond its burst (and one refill) never reached the room.
+    texts = []
+    while not other.inbox.empty():
+        name, data = other.inbox.get()
+        if name == "message receive":
+            texts.append(data["message"])
+    assert sum(t.startswith("f") for t in texts) <= 30
+    assert [t for t in texts if not t.startswith("f")] == [
+        *(f"before {i}" for i in range(5)),
+        *(f"during {i}" for i in range(10)),
+        *(f"after {i}" for i in range(5)),
+    ]
     other.client.disconnect()

@@ -27,6 +27,7 @@
   var NEAR_BOTTOM_PX = 48;
   var MAX_MESSAGES = 500; // at most this many messages stay on the page;
   var TRIM_TO = 450; // past it, the oldest go down to this many at once
+  var HISTORY_PAGE = 200; // messages asked for at a time when catching up
 
   function part(root, name) {
     return root.querySelector("[data-chatroom-" + name + "]");
@@ -345,9 +346,34 @@
   // "history" {room, messages, has_more, since}: the room's latest messages when
   // joining, or those missed while reconnecting.
   Chat.prototype.receiveHistory = function (data) {
-    if (data && Array.isArray(data.messages) && this.isThisRoom(data.room)) {
-      this.show(data.messages, false);
+    if (!data || !Array.isArray(data.messages) || !this.isThisRoom(data.room)) {
+      return;
     }
+    this.show(data.messages, false);
+    if (data.has_more && typeof data.since === "number") {
+      this.catchUp(); // more was missed than one catch-up holds
+    }
+  };
+
+  // Ask for the messages after the newest shown, page by page, until none are left.
+  Chat.prototype.catchUp = function () {
+    var self = this;
+    var after = this.lastSeq;
+    if (!this.room || after === null) {
+      return;
+    }
+    this.socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emit("history", { room: this.room, after: after, limit: HISTORY_PAGE },
+        function (err, ack) {
+          if (err || !ack || !ack.ok || !Array.isArray(ack.messages)) {
+            return;
+          }
+          self.show(ack.messages, false);
+          if (ack.has_more && self.lastSeq !== after) {
+            self.catchUp();
+          }
+        });
   };
 
   Chat.prototype.show = function (messages, stick) {
