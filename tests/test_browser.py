@@ -1,0 +1,750 @@
+"""The chat in a real browser: headless Chromium driven by Playwright.
+
+Each user is a separate browser context (its own cookies, so its own guest name);
+every page records console errors, page errors and Content-Security-Policy
+violations, and each test asserts there were none.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT, LiveServer, start_server, stop_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+expect: Any
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - the `browser` fixture skips or fails
+    expect = None
+else:
+    expect.set_options(timeout=10_000)
+
+GUEST_NAME = re.compile(r"^You are (Guest \d{4})$")
+ANY_NAME = re.compile(r"^You are (.+)$")
+OWN = re.compile(r"\bchatroom__msg--own\b")
+CSP_TEXT = "Content Security Policy"
+
+# Records CSP violations from the first moment of every page; Playwright's init
+# scripts are not subject to the page's policy.
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (event) {
+  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+# What Chromium logs while a server it talks to is down.
+NETWORK_DOWN = re.compile(
+    r"ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|"
+    r"WebSocket connection to .* failed|net::ERR_"
+)
+
+
+@dataclass
+class Tab:
+    """One user's page, with everything that went wrong on it."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    allow: re.Pattern[str] | None = None
+
+    def record(self, kind: str, text: str) -> None:
+        if self.allow is not None and self.allow.search(text):
+            return
+        self.errors.append(f"{kind}: {text}")
+
+    def console(self, msg: Any) -> None:
+        url = msg.location.get("url", "")
+        if url.endswith("/favicon.ico"):
+            return  # the host app has no icon; Chromium logs the 404 it gets
+        if msg.type == "error" or CSP_TEXT in msg.text:
+            self.record(f"console.{msg.type}", f"{msg.text} ({url})")
+
+    # -- the widget's parts ------------------------------------------------------
+
+    def part(self, name: str) -> Any:
+        return self.page.locator(f"[data-chatroom-{name}]").first
+
+    @property
+    def root(self) -> Any:
+        return self.page.locator("[data-chatroom]").first
+
+    @property
+    def log(self) -> Any:
+        return self.part("log")
+
+    @property
+    def input(self) -> Any:
+        return self.part("input")
+
+    def messages(self, containing: str | None = None) -> Any:
+        items = self.log.locator(".chatroom__msg")
+        return items.filter(has_text=containing) if containing else items
+
+    def wait_online(self, name: re.Pattern[str] = GUEST_NAME) -> str:
+        """Wait until the widget is online and welcomed; return this user's name."""
+        expect(self.root).to_have_attribute("data-state", "online")
+        me = self.part("me")
+        expect(me).to_have_text(name)
+        match = name.match(me.text_content() or "")
+        assert match is not None
+        return match.group(1)
+
+    def send(self, text: str) -> None:
+        self.input.fill(text)
+        self.input.press("Enter")
+
+    def csp_violations(self) -> list[str]:
+        return list(self.page.evaluate("window.__cspViolations || []"))
+
+
+class Browsing:
+    """Opens pages, each in a new context unless told otherwise, and closes them."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.contexts: list[Any] = []
+        self.tabs: list[Tab] = []
+
+    def context(self, **options: Any) -> Any:
+        options.setdefault("viewport", {"width": 1000, "height": 640})
+        context = self.browser.new_context(**options)
+        context.add_init_script(CSP_RECORDER)
+        self.contexts.append(context)
+        return context
+
+    def open(self, url: str, context: Any = None, **options: Any) -> Tab:
+        """Open *url* in *context*, or in a new context (a new user)."""
+        if context is None:
+            context = self.context(**options)
+        page = context.new_page()
+        tab = Tab(page)
+        page.on("console", tab.console)
+        page.on("pageerror", lambda exc: tab.record("pageerror", str(exc)))
+        self.tabs.append(tab)
+        page.goto(url)
+        return tab
+
+    def assert_clean(self) -> None:
+        """No console error, page error or CSP violation on any page opened."""
+        problems = [error for tab in self.tabs for error in tab.errors]
+        for tab in self.tabs:
+            if not tab.page.is_closed():
+                problems += [f"CSP violation: {v}" for v in tab.csp_violations()]
+        assert problems == []
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The example host app on gevent, shared by this module's tests."""
+    live = start_server(tmp_path_factory.mktemp("browser"))
+    yield live
+    stop_server(live)
+
+
+@pytest.fixture
+def browsing(browser: Any) -> Iterator[Browsing]:
+    session = Browsing(browser)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def chat_url(server: LiveServer) -> str:
+    return server.url + "/chat/"
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until a server started by hand answers, as ``start_server`` does."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text(errors="replace")
+        try:
+            with urllib.request.urlopen(url + "/hello", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(
+        f"the restarted server did not answer:\n{log.read_text(errors='replace')}"
+    )
+
+
+def wait_for_text(tab: Tab, text: str) -> Any:
+    """The message holding *text* in *tab*'s log, once it is there."""
+    item = tab.messages(text)
+    try:
+        expect(item).to_have_count(1)
+    except AssertionError as exc:
+        widget = tab.page.evaluate(
+            """() => [...document.querySelectorAll(
+                  "[data-chatroom-status], [data-chatroom-error], [data-chatroom-me]")]
+                .map(el => el.textContent).join(" | ")"""
+        )
+        raise AssertionError(f"{text!r} not shown once; widget: {widget}") from exc
+    return item
+
+
+# -- tests --------------------------------------------------------------------------
+
+
+def test_two_guests_chat_on_the_full_page(browsing: Browsing, chat_url: str) -> None:
+    alice = browsing.open(chat_url)
+    bob = browsing.open(chat_url)
+    alice_name = alice.wait_online()
+    bob_name = bob.wait_online()
+
+    expect(alice.log).to_have_attribute("role", "log")
+    expect(alice.log).to_have_attribute(
+        "aria-live", re.compile(r"^(polite|assertive)$")
+    )
+    expect(alice.part("status")).to_have_text("Online")
+
+    alice.send("hello from the first guest")
+    expect(alice.input).to_have_value("")
+    for tab in (alice, bob):
+        item = wait_for_text(tab, "hello from the first guest")
+        expect(item.locator(".chatroom__author")).to_have_text(alice_name)
+        expect(item.locator(".chatroom__text")).to_have_text(
+            "hello from the first guest"
+        )
+        expect(item.locator("time")).to_have_attribute(
+            "datetime", re.compile(r"^\d{4}-")
+        )
+    expect(wait_for_text(alice, "hello from the first guest")).to_have_class(OWN)
+    expect(wait_for_text(bob, "hello from the first guest")).not_to_have_class(OWN)
+
+    bob.send("and hello back")
+    item = wait_for_text(alice, "and hello back")
+    expect(item.locator(".chatroom__author")).to_have_text(bob_name)
+    expect(item).not_to_have_class(OWN)
+    browsing.assert_clean()
+
+
+def test_shift_enter_adds_a_line_and_lines_are_kept(
+    browsing: Browsing, chat_url: str
+) -> None:
+    alice = browsing.open(chat_url)
+    alice.wait_online()
+    alice.input.fill("first line")
+    alice.input.press("Shift+Enter")
+    alice.input.press_sequentially("second line")
+    expect(alice.input).to_have_value("first line\nsecond line")
+    expect(alice.messages("first line")).to_have_count(0)
+
+    alice.send("one line only")
+    single = wait_for_text(alice, "one line only").locator(".chatroom__text")
+    alice.input.fill("first line")
+    alice.input.press("Shift+Enter")
+    alice.input.press_sequentially("second line")
+    alice.input.press("Enter")
+    text = wait_for_text(alice, "second line").locator(".chatroom__text")
+
+    assert text.text_content() == "first line\nsecond line"
+    assert text.evaluate("el => getComputedStyle(el).whiteSpace") == "pre-wrap"
+    single_height = single.bounding_box()["height"]
+    assert text.bounding_box()["height"] > 1.5 * single_height
+    browsing.assert_clean()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '<img src=x onerror="window.__pwned=1">',
+        "<script>window.__pwned=1</script>",
+        "<b>bold?</b> &amp; &lt;",
+    ],
+)
+def test_markup_in_messages_is_shown_as_text(
+    browsing: Browsing, chat_url: str, payload: str
+) -> None:
+    alice = browsing.open(chat_url)
+    bob = browsing.open(chat_url)
+    alice.wait_online()
+    bob.wait_online()
+    alice.send(payload)
+    for tab in (alice, bob):
+        item = wait_for_text(tab, payload)
+        expect(item.locator(".chatroom__text")).to_have_text(payload)
+        expect(item.locator("img, script, b")).to_have_count(0)
+    for tab in (alice, bob):
+        assert tab.page.evaluate("typeof window.__pwned") == "undefined"
+    browsing.assert_clean()
+
+
+def test_widget_on_the_host_home_page_talks_to_the_chat_page(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    home = browsing.open(server.url + "/")
+    full = browsing.open(chat_url)
+    expect(home.page.locator("h1")).to_have_text("Welcome to Acme")
+    expect(home.page.locator(".chatroom__title")).to_have_text("Talk to Acme")
+    home_name = home.wait_online()
+    full_name = full.wait_online()
+
+    home.send("hi from the home page widget")
+    item = wait_for_text(full, "hi from the home page widget")
+    expect(item.locator(".chatroom__author")).to_have_text(home_name)
+
+    full.send("hi from the full chat page")
+    item = wait_for_text(home, "hi from the full chat page")
+    expect(item.locator(".chatroom__author")).to_have_text(full_name)
+    # The widget keeps to its box inside the host's layout.
+    assert home.page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    browsing.assert_clean()
+
+
+def test_chat_page_works_under_its_content_security_policy(
+    browsing: Browsing, chat_url: str
+) -> None:
+    context = browsing.context()
+    page = context.new_page()
+    response = page.request.get(chat_url)
+    policy = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in policy
+    assert "style-src 'self'" in policy
+    page.close()
+
+    alice = browsing.open(chat_url, context)
+    bob = browsing.open(chat_url)
+    alice.wait_online()
+    bob.wait_online()
+    alice.send("sent under a strict policy")
+    wait_for_text(bob, "sent under a strict policy")
+    # The page's own styles applied (a blocked stylesheet would leave the default).
+    assert alice.log.evaluate("el => getComputedStyle(el).listStyleType") == "none"
+    browsing.assert_clean()
+
+    # The policy is really in force, and a violation would have been seen.
+    blocked = bob.page.evaluate(
+        """() => {
+          const s = document.createElement("script");
+          s.textContent = "window.__inlineRan = 1";
+          document.head.appendChild(s);
+          return typeof window.__inlineRan;
+        }"""
+    )
+    assert blocked == "undefined"
+    bob.page.wait_for_function("window.__cspViolations.length > 0")
+    assert any("script-src" in v for v in bob.csp_violations())
+
+
+def test_guest_name_survives_a_reload(browsing: Browsing, chat_url: str) -> None:
+    alice = browsing.open(chat_url)
+    name = alice.wait_online()
+    alice.page.reload()
+    assert alice.wait_online() == name
+    alice.send("still me after a reload")
+    item = wait_for_text(alice, "still me after a reload")
+    expect(item.locator(".chatroom__author")).to_have_text(name)
+    browsing.assert_clean()
+
+
+def test_original_tutorial_page_talks_to_the_chat(
+    browsing: Browsing, live_server_factory: Callable[..., LiveServer]
+) -> None:
+    server = live_server_factory(config={"CHATROOM_NAMESPACE": "/"})
+    tutorial = browsing.open(server.url + "/tutorial")
+    chat = browsing.open(server.url + "/chat/")
+    chat_name = chat.wait_online()
+
+    tutorial.page.locator("#message").fill("hello from the tutorial")
+    tutorial.page.locator("#send").click()
+    line = tutorial.page.locator("#messages p").filter(
+        has_text="hello from the tutorial"
+    )
+    expect(line).to_have_text(
+        re.compile(r"^\[Guest \d{4}\] : hello from the tutorial$")
+    )
+    tutorial_name = (line.text_content() or "")[1:].split("]", 1)[0]
+    item = wait_for_text(chat, "hello from the tutorial")
+    expect(item.locator(".chatroom__author")).to_have_text(tutorial_name)
+    expect(item).not_to_have_class(OWN)
+
+    chat.send("hello back from the chat page")
+    expect(
+        tutorial.page.locator("#messages p").filter(has_text="hello back")
+    ).to_have_text(f"[{chat_name}] : hello back from the chat page")
+    browsing.assert_clean()
+
+
+def test_connection_state_follows_the_server(
+    browsing: Browsing, tmp_path: Path
+) -> None:
+    server = start_server(tmp_path)
+    restarted: subprocess.Popen[bytes] | None = None
+    try:
+        alice = browsing.open(server.url + "/chat/")
+        name = alice.wait_online()
+        alice.send("before the restart")
+        wait_for_text(alice, "before the restart")
+        browsing.assert_clean()
+
+        alice.allow = NETWORK_DOWN  # the browser logs the failed reconnection attempts
+        stop_server(server)
+        expect(alice.root).to_have_attribute("data-state", "reconnecting")
+        expect(alice.part("status")).to_have_attribute("data-state", "reconnecting")
+        expect(alice.part("status")).to_have_text("Reconnecting…")
+
+        # The same command again (same port, same database): the page comes back
+        # by itself, the signed session cookie still names the same guest, and
+        # catching up shows nothing twice.
+        log_path = tmp_path / "restarted.log"
+        with log_path.open("wb") as log:
+            restarted = subprocess.Popen(
+                server.process.args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_until_serving(server.url, restarted, log_path)
+        expect(alice.root).to_have_attribute("data-state", "online", timeout=20_000)
+        assert alice.wait_online() == name
+        alice.send("back after a restart")
+        wait_for_text(alice, "back after a restart")
+        expect(alice.log.locator(".chatroom__text")).to_have_text(
+            ["before the restart", "back after a restart"]
+        )
+        browsing.assert_clean()
+    finally:
+        if server.process.poll() is None:
+            stop_server(server)
+        if restarted is not None:
+            restarted.terminate()
+            try:
+                restarted.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                restarted.kill()
+                restarted.wait()
+
+
+def test_narrow_screen_has_no_horizontal_scrolling(
+    browsing: Browsing, chat_url: str
+) -> None:
+    alice = browsing.open(chat_url, viewport={"width": 320, "height": 568})
+    alice.wait_online()
+    long_word = "x" * 120
+    alice.send("a long word: " + long_word)
+    wait_for_text(alice, long_word)
+    send = alice.part("send")
+    expect(send).to_be_visible()
+    expect(send).to_be_in_viewport()
+    expect(alice.input).to_be_in_viewport()
+    widths = alice.page.evaluate(
+        "[document.documentElement.scrollWidth, document.body.scrollWidth]"
+    )
+    assert max(widths) <= 320
+    # The empty text box shows its whole placeholder, without scrolling.
+    expect(alice.input).to_have_value("")
+    assert alice.input.evaluate("el => el.scrollHeight <= el.clientHeight + 1")
+    # The page itself does not scroll either: the message log does.
+    assert alice.page.evaluate("document.documentElement.scrollHeight") <= 568
+    box = alice.root.bounding_box()
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 320
+    browsing.assert_clean()
+
+
+def test_new_message_scrolls_only_a_reader_at_the_bottom(
+    browsing: Browsing, chat_url: str
+) -> None:
+    reader = browsing.open(chat_url, viewport={"width": 800, "height": 500})
+    writer = browsing.open(chat_url)
+    reader.wait_online()
+    writer.wait_online()
+    # Tall messages, so that a few fill the log (sending is rate limited).
+    for n in range(6):
+        writer.send("\n".join([f"filler message {n}"] + ["more"] * 6))
+        wait_for_text(writer, f"filler message {n}")
+    wait_for_text(reader, "filler message 5")
+
+    def gap() -> float:
+        return float(
+            reader.log.evaluate(
+                "el => el.scrollHeight - el.scrollTop - el.clientHeight"
+            )
+        )
+
+    assert reader.log.evaluate("el => el.scrollHeight > 2 * el.clientHeight")
+    assert gap() <= 2  # followed the conversation so far
+
+    reader.log.evaluate("el => { el.scrollTop = 0; }")
+    reader.page.wait_for_function(
+        "document.querySelector('[data-chatroom-log]').scrollTop === 0"
+    )
+    writer.send("while you were reading")
+    wait_for_text(reader, "while you were reading")
+    assert reader.log.evaluate("el => el.scrollTop") == 0
+    # The reader is told there is something new below.
+    jump = reader.part("jump")
+    expect(jump).to_be_visible()
+    expect(jump).to_have_text("1 new message ↓")
+    writer.send("and another one")
+    wait_for_text(reader, "and another one")
+    expect(jump).to_have_text("2 new messages ↓")
+    assert reader.log.evaluate("el => el.scrollTop") == 0
+
+    jump.click()
+    reader.page.wait_for_function(
+        "(el => el.scrollHeight - el.scrollTop - el.clientHeight <= 2)"
+        "(document.querySelector('[data-chatroom-log]'))"
+    )
+    expect(jump).to_be_hidden()
+    writer.send("now at the bottom")
+    wait_for_text(reader, "now at the bottom")
+    reader.page.wait_for_function(
+        "(el => el.scrollHeight - el.scrollTop - el.clientHeight <= 2)"
+        "(document.querySelector('[data-chatroom-log]'))"
+    )
+    assert gap() <= 2
+
+    # Your own message always brings you to the bottom.
+    reader.log.evaluate("el => { el.scrollTop = 0; }")
+    reader.send("my own message")
+    wait_for_text(reader, "my own message")
+    reader.page.wait_for_function(
+        "(el => el.scrollHeight - el.scrollTop - el.clientHeight <= 2)"
+        "(document.querySelector('[data-chatroom-log]'))"
+    )
+    expect(jump).to_be_hidden()
+    browsing.assert_clean()
+
+
+def test_widget_for_another_room_joins_it(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    rose = browsing.open(server.url + "/chat/garden")
+    lily = browsing.open(server.url + "/chat/garden")
+    lobby = browsing.open(server.url + "/chat/")
+    rose_name = rose.wait_online()
+    lily.wait_online()
+    lobby.wait_online()
+    expect(rose.part("log")).to_have_attribute("aria-label", "Messages in #garden")
+
+    rose.send("among the roses")
+    item = wait_for_text(lily, "among the roses")
+    expect(item.locator(".chatroom__author")).to_have_text(rose_name)
+    lobby.send("meanwhile in the lobby")
+    wait_for_text(lobby, "meanwhile in the lobby")
+    expect(lobby.messages("among the roses")).to_have_count(0)
+    expect(rose.messages("meanwhile in the lobby")).to_have_count(0)
+
+    # The garden pages left the default room: the server says so to a probe.
+    probe = """() => new Promise(resolve => {
+      window.FlaskChatroom.instances[0].socket.timeout(5000)
+        .emit("typing", {room: "lobby", typing: false},
+              (err, ack) => resolve(err ? "no answer" : ack.ok || ack.error.code));
+    })"""
+    deadline = time.monotonic() + 10
+    answers = [rose.page.evaluate(probe), lily.page.evaluate(probe)]
+    while answers != ["not_in_room"] * 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        answers = [rose.page.evaluate(probe), lily.page.evaluate(probe)]
+    assert answers == ["not_in_room"] * 2
+    assert lobby.page.evaluate(probe) is True
+    rooms = lobby.page.request.get(server.url + "/chat/api/rooms").json()["rooms"]
+    assert {"name": "garden", "count": 2} in rooms
+    browsing.assert_clean()
+
+
+def test_signed_in_user_chats_under_their_name(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    guest = browsing.open(chat_url)
+    guest.wait_online()
+    ada = browsing.open(server.url + "/login")
+    ada.page.get_by_role("button", name="Sign in as Ada").click()
+    ada.page.goto(chat_url)
+    assert ada.wait_online(ANY_NAME) == "Ada"
+
+    ada.send("signed in and chatting")
+    item = wait_for_text(guest, "signed in and chatting")
+    expect(item.locator(".chatroom__author")).to_have_text("Ada")
+    # Another tab of Ada's shows her message, from history, as her own.
+    again = browsing.open(chat_url, ada.page.context)
+    assert again.wait_online(ANY_NAME) == "Ada"
+    expect(wait_for_text(again, "signed in and chatting")).to_have_class(OWN)
+    expect(wait_for_text(guest, "signed in and chatting")).not_to_have_class(OWN)
+    browsing.assert_clean()
+
+
+def test_login_required_refuses_guests_until_they_sign_in(
+    browsing: Browsing, live_server_factory: Callable[..., LiveServer]
+) -> None:
+    server = live_server_factory(config={"CHATROOM_REQUIRE_LOGIN": True})
+    home = browsing.open(server.url + "/")
+    # The client closes its connection when refused, possibly during the
+    # upgrade to WebSocket; Chromium logs that as a failed request.
+    home.allow = re.compile(NETWORK_DOWN.pattern + r"|status of 400 .*\(.*/socket\.io/")
+    expect(home.root).to_have_attribute("data-state", "refused")
+    expect(home.part("status")).to_have_text("Not connected")
+    expect(home.part("error")).to_be_visible()
+    expect(home.part("error")).to_contain_text("Please sign in to chat.")
+    expect(home.input).to_be_disabled()
+    expect(home.part("send")).to_be_disabled()
+
+    # The chat page sends the visitor to the host's sign-in page and back.
+    home.page.goto(server.url + "/chat/")
+    expect(home.page).to_have_url(re.compile(r"/login\?next=/chat/$"))
+    home.allow = None
+    home.page.get_by_role("button", name="Sign in as Grace").click()
+    expect(home.page).to_have_url(server.url + "/chat/")
+    assert home.wait_online(ANY_NAME) == "Grace"
+    expect(home.input).to_be_enabled()
+    home.send("signed in at last")
+    item = wait_for_text(home, "signed in at last")
+    expect(item.locator(".chatroom__author")).to_have_text("Grace")
+    browsing.assert_clean()
+
+
+def test_log_keeps_the_latest_messages_and_the_reader_s_place(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    tab = browsing.open(server.url + "/chat/bulk")  # a room with no history
+    tab.wait_online()
+    expect(tab.messages()).to_have_count(0)
+    receive = """([first, count]) => {
+      const chat = window.FlaskChatroom.instances[0];
+      for (let i = first; i < first + count; i++) {
+        chat.receive({id: "m" + i, room: chat.room, client: "Guest 1000",
+                      message: "bulk " + i, ts: Date.now()});
+      }
+    }"""
+    count = "document.querySelector('[data-chatroom-log]').children.length"
+    tab.page.evaluate(receive, [0, 500])
+    assert tab.page.evaluate(count) == 500
+    expect(tab.messages().first.locator(".chatroom__text")).to_have_text("bulk 0")
+    # Past 500, the oldest go in one batch.
+    tab.page.evaluate(receive, [500, 20])
+    assert 400 <= tab.page.evaluate(count) < 500
+    expect(tab.messages().last.locator(".chatroom__text")).to_have_text("bulk 519")
+    expect(tab.messages("bulk 0")).to_have_count(0)
+
+    # A reader looking at an older message keeps it in view while old ones go.
+    find = """const log = document.querySelector("[data-chatroom-log]");
+      const item = [...log.children].find(el => el.textContent.endsWith("bulk 300"));"""
+    position = f"""() => {{ {find}
+      return item.getBoundingClientRect().top - log.getBoundingClientRect().top; }}"""
+    tab.page.evaluate(
+        f"() => {{ {find} log.scrollTop = item.offsetTop - log.offsetTop - 40; }}"
+    )
+    before = tab.page.evaluate(position)
+    first = tab.messages().first.text_content()
+    tab.page.evaluate(receive, [520, 100])
+    assert tab.page.evaluate(count) <= 500
+    assert tab.messages().first.text_content() != first  # old ones went
+    assert abs(tab.page.evaluate(position) - before) <= 1
+    expect(tab.part("jump")).to_have_text("100 new messages ↓")
+    browsing.assert_clean()
+
+
+def test_history_is_shown_on_arrival_and_after_a_reload(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    url = server.url + "/chat/history-room"
+    alice = browsing.open(url)
+    alice_name = alice.wait_online()
+    for n in range(3):
+        alice.send(f"history line {n}")
+        wait_for_text(alice, f"history line {n}")
+
+    bob = browsing.open(url)
+    bob.wait_online()
+    expect(bob.messages()).to_have_count(3)
+    expect(bob.log.locator(".chatroom__text")).to_have_text(
+        ["history line 0", "history line 1", "history line 2"]
+    )
+    expect(bob.messages().locator(".chatroom__author")).to_have_text([alice_name] * 3)
+    # Shown at the bottom, with nothing counted as unseen.
+    expect(bob.part("jump")).to_be_hidden()
+
+    alice.page.reload()
+    alice.wait_online()
+    expect(alice.log.locator(".chatroom__text")).to_have_text(
+        ["history line 0", "history line 1", "history line 2"]
+    )
+    bob.send("after the reload")
+    wait_for_text(alice, "after the reload")
+    expect(alice.messages()).to_have_count(4)
+    browsing.assert_clean()
+
+
+def test_a_reconnecting_page_catches_up_without_duplicates(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    url = server.url + "/chat/catch-up"
+    alice = browsing.open(url)
+    bob = browsing.open(url)
+    alice.wait_online()
+    bob.wait_online()
+    bob.send("before the break")
+    wait_for_text(alice, "before the break")
+
+    # Alice's connection drops and stays down while Bob talks.
+    alice.allow = NETWORK_DOWN
+    alice.page.evaluate(
+        """() => {
+          const socket = window.FlaskChatroom.instances[0].socket;
+          socket.io.reconnection(false);
+          socket.io.engine.close();
+        }"""
+    )
+    expect(alice.root).to_have_attribute("data-state", "reconnecting")
+    for n in range(3):
+        bob.send(f"missed {n}")
+        wait_for_text(bob, f"missed {n}")
+    expect(alice.messages("missed")).to_have_count(0)
+
+    alice.page.evaluate(
+        """() => {
+          const socket = window.FlaskChatroom.instances[0].socket;
+          socket.io.reconnection(true);
+          socket.connect();
+        }"""
+    )
+    alice.wait_online()
+    expect(alice.log.locator(".chatroom__text")).to_have_text(
+        ["before the break", "missed 0", "missed 1", "missed 2"]
+    )
+    bob.send("after the break")
+    wait_for_text(alice, "after the break")
+    expect(alice.messages()).to_have_count(5)
+    browsing.assert_clean()
+
+
+def test_a_removed_message_is_replaced_by_a_note(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    alice = browsing.open(server.url + "/chat/moderated")
+    alice.wait_online()
+    alice.send("something regrettable")
+    item = wait_for_text(alice, "something regrettable")
+    message_id = item.get_attribute("data-id")
+    assert message_id
+    # What a moderator's "delete message" makes the server send to the room (the
+    # example app has no moderators, so the event is handed to the page).
+    alice.page.evaluate(
+        """([id, room]) => {
+          const socket = window.FlaskChatroom.instances[0].socket;
+          socket.listeners("message deleted").forEach(f => f({id: id, room: room}));
+        }""",
+        [message_id, "moderated"],
+    )
+    text = alice.log.locator(f'[data-id="{message_id}"] .chatroom__text')
+    expect(text).to_have_text("This message was removed.")
+    expect(text).to_have_class(re.compile(r"\bchatroom__text--deleted\b"))
+    browsing.assert_clean()
