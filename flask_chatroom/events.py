@@ -209,6 +209,8 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
                 "user_id": identity.user_id,
                 "guest": identity.anonymous,
                 "room": room if joined else None,
+                "moderator": MODERATOR_ROLE in identity.roles,
+                "nicknames": identity.anonymous and state.config.allow_nicknames,
             },
         )
         if joined:

@@ -54,12 +54,18 @@ def chat_page(room: str | None) -> str | BaseResponse | tuple[str, int]:
     return render_template("chatroom/chat.html", room=room, chat_config=config)
 
 
+def _login_url() -> str | None:
+    """The host's login page, coming back to this page, if the host has one."""
+    login_manager = getattr(current_app, "login_manager", None)
+    view = get_state().config.login_view or getattr(login_manager, "login_view", None)
+    return url_for(view, next=request.full_path.rstrip("?")) if view else None
+
+
 def _sign_in_first() -> BaseResponse | tuple[str, int]:
     config = get_state().config
-    login_manager = getattr(current_app, "login_manager", None)
-    view = config.login_view or getattr(login_manager, "login_view", None)
-    if view:
-        return redirect(url_for(view, next=request.full_path.rstrip("?")))
+    login_url = _login_url()
+    if login_url:
+        return redirect(login_url)
     html = render_template("chatroom/sign_in.html", chat_config=config)
     return html, 401
 
@@ -132,7 +138,10 @@ def widget_data(room: str | None = None, title: str | None = None) -> dict[str, 
     state = get_state()
     config = state.config
     guest_from_session(config.guest_prefix, create=True)
+    sign_in = config.require_login and state.identify() is None
     return {
+        "sign_in": sign_in,
+        "login_url": _login_url() if sign_in else None,
         "room": room or config.default_room,
         "title": title or config.title,
         "theme": config.theme,

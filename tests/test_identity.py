@@ -85,6 +85,8 @@ def test_a_flask_login_user_speaks_under_their_own_name(flask_login_app: Flask) 
         "user_id": "1",
         "guest": False,
         "room": "lobby",
+        "moderator": True,
+        "nicknames": False,
     }
     events(guest, "welcome")
     send(ada, {"message": "Hello", "client": "Someone else", "user_id": "2"})
@@ -123,7 +125,14 @@ def test_an_identity_loader_decides_who_is_speaking() -> None:
     assert events(bob, "welcome")[0]["client"] == "Bob"
     assert events(bob, "welcome") == []
     assert events(eve, "welcome") == [
-        {"client": "Eve", "user_id": "eve", "guest": False, "room": "lobby"}
+        {
+            "client": "Eve",
+            "user_id": "eve",
+            "guest": False,
+            "room": "lobby",
+            "moderator": False,
+            "nicknames": False,
+        }
     ]
     received = {e["name"]: e["args"][0] for e in anon.get_received("/chat")}
     assert received["welcome"]["guest"] is True

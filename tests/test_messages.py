@@ -73,6 +73,8 @@ def test_guests_get_readable_names(connect: Connect) -> None:
         "user_id": None,
         "guest": True,
         "room": "lobby",
+        "moderator": False,
+        "nicknames": True,
     }
 
 

@@ -186,3 +186,11 @@ def test_page_without_secret_key_still_works() -> None:
     app = Flask(__name__)
     register_chat(app, SocketIO(app, async_mode="threading"))
     assert app.test_client().get("/chat/").status_code == 200
+
+
+def test_the_widget_asks_anonymous_visitors_to_sign_in_when_login_is_required() -> None:
+    app = host_app(CHATROOM_REQUIRE_LOGIN=True)
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert "Please sign in to chat." in html
+    assert "data-chatroom\n" not in html  # no widget that would connect and be refused
+    assert "data-chatroom-form" not in html
