@@ -66,6 +66,8 @@ class ChatConfig:
     max_rooms_per_connection: int
     max_connections_per_user: int
     max_frame_bytes: int | None
+    redis_url: str | None
+    presence_expiry: int
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -217,6 +219,19 @@ def _rate_limits(key: str, value: Any) -> dict[str, Limit]:
         raise ConfigError(f"{key}: {exc}.") from None
 
 
+def _redis_url(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError(
+            f"{key} must be a Redis URL such as 'redis://localhost:6379/0', or None "
+            f"to use Flask-SocketIO's message_queue when that is Redis; got {value!r}."
+        )
+    return value
+
+
 #: key (without the prefix) -> (default, validator)
 OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "URL_PREFIX": ("/chat", _url_prefix),
@@ -241,6 +256,8 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "MAX_ROOMS_PER_CONNECTION": (20, _positive_int),
     "MAX_CONNECTIONS_PER_USER": (10, _positive_int),
     "MAX_FRAME_BYTES": (65536, _optional_positive_int),
+    "REDIS_URL": (None, _redis_url),
+    "PRESENCE_EXPIRY": (15, _positive_int),
 }
 
 

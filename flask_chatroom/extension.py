@@ -122,7 +122,9 @@ class Chatroom:
             )
 
         store = _make_store(app.instance_path, config)
-        app.extensions[EXTENSION_KEY] = ChatState(self, socketio, config, store)
+        app.extensions[EXTENSION_KEY] = ChatState(
+            self, socketio, config, store, **_shared_backends(socketio, config)
+        )
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         socketio.on_namespace(ChatNamespace(config.namespace))
 
@@ -308,6 +310,40 @@ class Chatroom:
         )
         stored, _ = state.publish(message)
         return stored
+
+
+def redis_url_of(socketio: SocketIO, config: Any) -> str | None:
+    """The Redis the chat shares its state through: ``CHATROOM_REDIS_URL``, else
+    Flask-SocketIO's ``message_queue`` when it is a Redis URL, else none."""
+    if config.redis_url:
+        return str(config.redis_url)
+    queue = socketio.server_options.get("message_queue")
+    if isinstance(queue, str) and queue.startswith(("redis://", "rediss://")):
+        return queue
+    return None
+
+
+def _shared_backends(socketio: SocketIO, config: Any) -> dict[str, Any]:
+    """Presence, limiter and user data in Redis when there is a Redis to share."""
+    url = redis_url_of(socketio, config)
+    if url is None:
+        return {}
+    try:
+        import redis
+
+        from .redis_backend import RedisLimiter, RedisPresence, RedisUserData
+    except ImportError:  # pragma: no cover - the redis extra is missing
+        raise ConfigError(
+            "flask-chatroom shares its state through Redis here but redis-py is not "
+            'installed: pip install "flask-chatroom[redis]".'
+        ) from None
+    client = redis.Redis.from_url(url)
+    prefix = f"chatroom:{config.namespace}"
+    return {
+        "presence": RedisPresence(client, prefix, config.presence_expiry),
+        "limiter": RedisLimiter(client, prefix, config.rate_limits),
+        "userdata": RedisUserData(client, prefix),
+    }
 
 
 def _make_store(instance_path: str, config: Any) -> MessageStore:

@@ -67,6 +67,14 @@ class Presence(ABC):
     def rooms_of(self, sid: str) -> set[str]:
         """The rooms connection *sid* is in."""
 
+    def sweep(self) -> list[Change]:
+        """Drop the entries of processes that died; returns what that changed.
+
+        Called every few seconds by the chat's background task. A backend that
+        lives in one process has nothing to sweep.
+        """
+        return []
+
 
 class LocalPresence(Presence):
     """Presence kept in this process's memory."""

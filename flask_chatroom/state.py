@@ -30,6 +30,7 @@ from .protocol import (
     now_ms,
 )
 from .store import MessageStore
+from .userdata import LocalUserData, UserData
 
 log = logging.getLogger("flask_chatroom")
 
@@ -56,6 +57,7 @@ class ChatState:
     :param store: where messages are kept.
     :param presence: the presence backend (default: in this process).
     :param limiter: the rate limiter (default: in this process).
+    :param userdata: nicknames and mutes (default: in this process).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class ChatState:
         store: MessageStore,
         presence: Presence | None = None,
         limiter: RateLimiter | None = None,
+        userdata: UserData | None = None,
     ) -> None:
         self.extension = extension
         self.socketio = socketio
@@ -73,21 +76,19 @@ class ChatState:
         self.store = store
         self.presence = presence or LocalPresence()
         self.limiter = limiter or LocalLimiter(config.rate_limits)
+        self.userdata = userdata or LocalUserData()
         # Refusals by the rate limiter, per connection: a bucket of
         # CHATROOM_RATE_LIMIT_DISCONNECT strikes that refills one a second.
         self._strikes = LocalLimiter(
             {"strike": Limit(1.0, config.rate_limit_disconnect or 1)}
         )
-        # (room, user id) -> muted until (epoch ms)
-        self._mutes: dict[tuple[str, str], int] = {}
         # Publishing to a room and joining it take the room's lock, so a joining
         # client gets every earlier message from the store and every later one
         # live: none twice, none missing, in order (within this process).
         self._room_locks = [threading.Lock() for _ in range(_ROOM_LOCKS)]
         self._identities: dict[str, Identity] = {}
-        # guest id -> nickname, so a guest's nickname survives reloads
-        self._nicknames: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._housekeeping = False
 
     # -- identity -------------------------------------------------------------------
 
@@ -108,10 +109,34 @@ class ChatState:
         guest = guest_from_session(self.config.guest_prefix, create=False) or new_guest(
             self.config.guest_prefix
         )
-        nickname = self._nicknames.get(guest.id)
+        nickname = self.userdata.nickname(guest.id)
         return replace(guest, name=nickname) if nickname else guest
 
     # -- connections ----------------------------------------------------------------
+
+    def start_housekeeping(self) -> None:
+        """Start the background task that keeps shared presence fresh (once).
+
+        Every third of ``CHATROOM_PRESENCE_EXPIRY`` it renews this process's
+        heartbeat and removes the presence of processes that died, telling their
+        rooms. Only backends shared between processes need it.
+        """
+        if self._housekeeping or type(self.presence).sweep is Presence.sweep:
+            return
+        self._housekeeping = True
+        self.socketio.start_background_task(self._housekeep, app_object())
+
+    def _housekeep(self, app: Flask) -> None:
+        interval = self.config.presence_expiry / 3
+        while True:
+            self.socketio.sleep(interval)
+            try:
+                changes = self.presence.sweep()
+                with app.app_context():
+                    for change in changes:
+                        self._announce(change)
+            except Exception:
+                log.exception("chat: presence housekeeping failed; retrying")
 
     def connect(self, sid: str, identity: Identity) -> None:
         """Record connection *sid* as *identity* (it is in no room yet).
@@ -119,6 +144,7 @@ class ChatState:
         :raises ChatError: ``too_many_connections`` when the user already has
             ``CHATROOM_MAX_CONNECTIONS_PER_USER`` connections.
         """
+        self.start_housekeeping()
         self._forget_gone(identity.id)
         with self._lock:
             open_ = sum(1 for i in self._identities.values() if i.id == identity.id)
@@ -166,8 +192,8 @@ class ChatState:
         """Give the guest behind *sid* the nickname *name* (in every tab)."""
         identity = self._identities[sid]
         renamed = replace(identity, name=name)
+        self.userdata.set_nickname(identity.id, name)
         with self._lock:
-            self._nicknames[identity.id] = name
             sids = [s for s, i in self._identities.items() if i.id == identity.id]
             for other in sids:
                 self._identities[other] = renamed
@@ -220,22 +246,14 @@ class ChatState:
     def mute(self, room: str, user_id: str, seconds: int) -> int:
         """Mute *user_id* in *room* for *seconds* (0 unmutes); returns until (ms)."""
         until = now_ms() + seconds * 1000
-        with self._lock:
-            if seconds:
-                self._mutes[(room, user_id)] = until
-            else:
-                self._mutes.pop((room, user_id), None)
+        self.userdata.set_mute(room, user_id, until if seconds else None)
         return until
 
     def check_not_muted(self, room: str, identity: Identity) -> None:
         """:raises ChatError: ``muted`` while *identity* is muted in *room*."""
-        until = self._mutes.get((room, identity.id))
-        if until is None:
-            return
-        left = until - now_ms()
+        until = self.userdata.muted_until(room, identity.id)
+        left = 0 if until is None else until - now_ms()
         if left <= 0:
-            with self._lock:
-                self._mutes.pop((room, identity.id), None)
             return
         raise ChatError(
             "muted", "A moderator muted you in this room.", retry_after=left / 1000

@@ -59,6 +59,8 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         max_rooms_per_connection=20,
         max_connections_per_user=10,
         max_frame_bytes=65536,
+        redis_url=None,
+        presence_expiry=15,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default
