@@ -63,3 +63,29 @@ def export(room: str, output: IO[str]) -> None:
         output.write(json.dumps(wire, ensure_ascii=False) + "\n")
         count += 1
     click.echo(f"exported {count} message(s) from {room}", err=True)
+
+
+@blueprint.cli.command("doctor")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many worker processes will serve the app (default: WEB_CONCURRENCY "
+    "or 1).",
+)
+def doctor(workers: int | None) -> None:
+    """Check the setup before going live; exits with 1 if something is wrong."""
+    from .doctor import run_checks
+    from .state import app_object
+
+    findings = run_checks(app_object(), workers)
+    marks = {"ok": "ok     ", "warning": "WARNING", "error": "ERROR  "}
+    for finding in findings:
+        click.echo(f"{marks[finding.level]} {finding.check}: {finding.message}")
+        if finding.fix:
+            click.echo(f"        fix: {finding.fix}")
+    errors = sum(finding.level == "error" for finding in findings)
+    if errors:
+        click.echo(f"{errors} problem(s) to fix before going live.", err=True)
+        raise SystemExit(1)
+    click.echo("Ready to go live.")

@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     # The async mode of Flask-SocketIO: gevent in production (python -m
     # examples.hostapp, or gunicorn -k gevent); tests may pick "threading".
     "SOCKETIO_ASYNC_MODE": "gevent",
+    # Flask-SocketIO's message queue, for several processes, e.g.
+    # FLASK_SOCKETIO_MESSAGE_QUEUE=redis://127.0.0.1:6379/0 (the chat then shares
+    # presence, rate limits and moderation through the same Redis).
+    "SOCKETIO_MESSAGE_QUEUE": None,
 }
 
 
@@ -63,7 +67,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "login"
     login_manager.user_loader(USERS.get)
 
-    socketio = SocketIO(app, async_mode=app.config["SOCKETIO_ASYNC_MODE"])
+    socketio = SocketIO(
+        app,
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
+    )
     register_chat(app, socketio)
 
     @app.route("/")
