@@ -220,17 +220,27 @@ class ChatClient:
         namespace: str = "/chat",
         transports: list[str] | None = None,
         auth: dict[str, Any] | None = None,
+        events: list[str] | None = None,
+        headers: dict[str, str] | None = None,
     ):
         self.namespace = namespace
         self.client = sio.Client(reconnection=False)
         self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
-        for event in ("welcome", "message receive", "chat error", "history"):
+        recorded = [
+            "welcome",
+            "message receive",
+            "chat error",
+            "history",
+            *(events or []),
+        ]
+        for event in recorded:
             self.client.on(event, self._recorder(event), namespace=namespace)
         self.client.connect(
             url,
             namespaces=[namespace],
             transports=transports,
             auth=auth,
+            headers=headers or {},
             wait_timeout=10,
         )
 
