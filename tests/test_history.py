@@ -199,3 +199,30 @@ def test_retention_days_drive_purge() -> None:
     store.add(Message(room="lobby", client="x", text="ancient", ts=0))
     result = app.test_cli_runner().invoke(args=["chatroom", "purge"])
     assert "deleted 1 message(s) older than 30 day(s)" in result.output
+
+
+def test_a_host_hands_over_its_own_engine(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'host.db'}")
+    with engine.begin() as conn:  # the host's own table in the same database
+        conn.execute(text("CREATE TABLE host_users (id INTEGER PRIMARY KEY)"))
+    calls = []
+
+    def host_engine() -> Any:  # like lambda: db.engine with Flask-SQLAlchemy
+        calls.append(1)
+        return engine
+
+    app = make_app(CHATROOM_ENGINE=host_engine)
+    client = app.extensions["socketio"].test_client(app, namespace="/chat")
+    assert send(client, "stored in the host's database")["ok"] is True
+    with engine.connect() as conn:
+        tables = {
+            row[0] for row in conn.execute(text("SELECT name FROM sqlite_master"))
+        }
+        stored = (
+            conn.execute(text("SELECT text FROM chatroom_messages")).scalars().all()
+        )
+    assert {"host_users", "chatroom_messages", "chatroom_rooms"} <= tables
+    assert stored == ["stored in the host's database"]
+    assert calls == [1]
