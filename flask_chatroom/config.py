@@ -68,6 +68,7 @@ class ChatConfig:
     max_frame_bytes: int | None
     redis_url: str | None
     presence_expiry: int
+    websocket_compression: bool
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -258,6 +259,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "MAX_FRAME_BYTES": (65536, _optional_positive_int),
     "REDIS_URL": (None, _redis_url),
     "PRESENCE_EXPIRY": (15, _positive_int),
+    "WEBSOCKET_COMPRESSION": (False, _bool),
 }
 
 

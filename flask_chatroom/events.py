@@ -186,9 +186,16 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         except ChatError as exc:
             log.info("chat: refused a connection of %s: %s", identity.id, exc.code)
             _refuse(exc)
-        self._register(
-            state, identity, _since_from_auth(auth, state.config.default_room)
-        )
+        try:
+            self._register(
+                state, identity, _since_from_auth(auth, state.config.default_room)
+            )
+        except Exception:
+            # A permission hook or the store failed: refuse rather than leave the
+            # client half connected.
+            log.exception("chat: could not set up a connection; refused")
+            state.disconnect(_sid())
+            _refuse(ChatError("internal_error", "The server could not connect you."))
 
     def on_disconnect(self, reason: Any = None) -> None:
         """A client went away: it leaves its rooms, and the rooms are told."""

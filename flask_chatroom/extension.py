@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import cli as _cli  # noqa: F401  (registers the `flask chatroom` commands)
-from . import signals
+from . import signals, transport
 from .config import ConfigError, check_options, resolve
 from .events import ChatNamespace
 from .identity import Identity, IdentityLoader
@@ -127,6 +127,11 @@ class Chatroom:
         )
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         socketio.on_namespace(ChatNamespace(config.namespace))
+        # In front of Socket.IO's middleware: now, or (when SocketIO.init_app comes
+        # later) on the app's first request.
+        app.extensions[EXTENSION_KEY].transport_ready = transport.install(
+            app, config.websocket_compression
+        )
 
     # -- hooks ----------------------------------------------------------------------
 

@@ -39,6 +39,11 @@ log = logging.getLogger("flask_chatroom")
 CATCHUP_LIMIT = 500
 #: The most messages one ``history`` request (event or HTTP) returns.
 MAX_HISTORY_PAGE = 200
+#: Rooms with more users than this get no join/leave notices; their ``presence``
+#: lists this many users (with the full ``count``), at most once per
+#: :data:`PRESENCE_INTERVAL` seconds.
+LARGE_ROOM = 100
+PRESENCE_INTERVAL = 1.0
 _ROOM_LOCKS = 64
 
 if TYPE_CHECKING:
@@ -89,6 +94,9 @@ class ChatState:
         self._identities: dict[str, Identity] = {}
         self._lock = threading.Lock()
         self._housekeeping = False
+        #: whether :mod:`flask_chatroom.transport` is in front of Socket.IO
+        self.transport_ready = False
+        self._presence_due: set[str] = set()
 
     # -- identity -------------------------------------------------------------------
 
@@ -177,11 +185,25 @@ class ChatState:
         return self._identities.get(sid)
 
     def disconnect(self, sid: str) -> None:
-        """Connection *sid* went away: it leaves its rooms and is forgotten."""
-        for change in self.presence.disconnect(sid):
-            self._announce(change)
+        """Connection *sid* went away: it leaves its rooms and is forgotten.
+
+        The rooms are told from a task of its own: emitting here could find
+        another connection past its ping timeout, whose close runs this handler
+        again, inside this one (a deep recursion when many clients time out at
+        once).
+        """
+        changes = self.presence.disconnect(sid)
         with self._lock:
             self._identities.pop(sid, None)
+        if changes:
+            self.socketio.start_background_task(
+                self._announce_all, changes, app_object()
+            )
+
+    def _announce_all(self, changes: list[Change], app: Flask) -> None:
+        with app.app_context():
+            for change in changes:
+                self._announce(change)
 
     @property
     def connection_count(self) -> int:
@@ -309,30 +331,56 @@ class ChatState:
         return room in self.presence.rooms_of(sid)
 
     def _announce(self, change: Change) -> None:
-        app = app_object()
+        """Tell *change*'s room: a ``notice`` and the new ``presence``.
+
+        Every join or leave costs a delivery to every member, so rooms with more
+        than :data:`LARGE_ROOM` users get no notices, and their presence list
+        (capped, with the full count) at most once per :data:`PRESENCE_INTERVAL`.
+        """
+        members = self.presence.members(change.room)
+        large = len(members) > LARGE_ROOM
         if change.kind is not None:
-            self.emit(
-                EVENT_NOTICE,
-                {
-                    "room": change.room,
-                    "kind": change.kind,
-                    "client": change.identity.name,
-                    "user_id": change.identity.user_id,
-                    "ts": now_ms(),
-                },
-                to=change.room,
-            )
+            if not large:
+                self.emit(
+                    EVENT_NOTICE,
+                    {
+                        "room": change.room,
+                        "kind": change.kind,
+                        "client": change.identity.name,
+                        "user_id": change.identity.user_id,
+                        "ts": now_ms(),
+                    },
+                    to=change.room,
+                )
             signal = signals.user_joined if change.kind == "join" else signals.user_left
-            signal.send(app, room=change.room, user=change.identity)
-        self.emit_presence(change.room)
+            signal.send(app_object(), room=change.room, user=change.identity)
+        if large:
+            self._presence_soon(change.room)
+        else:
+            self._send_presence(change.room, members, change.room)
+
+    def _presence_soon(self, room: str) -> None:
+        with self._lock:
+            if room in self._presence_due:
+                return
+            self._presence_due.add(room)
+        self.socketio.start_background_task(self._presence_later, room, app_object())
+
+    def _presence_later(self, room: str, app: Flask) -> None:
+        self.socketio.sleep(PRESENCE_INTERVAL)
+        with self._lock:
+            self._presence_due.discard(room)
+        with app.app_context():
+            self.emit_presence(room)
 
     def emit_presence(self, room: str, to: str | None = None) -> None:
         """Send the member list of *room* to the room (or to one connection)."""
-        users = [identity.to_wire() for identity in self.presence.members(room)]
+        self._send_presence(room, self.presence.members(room), to or room)
+
+    def _send_presence(self, room: str, members: list[Identity], to: str) -> None:
+        users = [identity.to_wire() for identity in members[:LARGE_ROOM]]
         self.emit(
-            EVENT_PRESENCE,
-            {"room": room, "users": users, "count": len(users)},
-            to=to or room,
+            EVENT_PRESENCE, {"room": room, "users": users, "count": len(members)}, to=to
         )
 
     # -- messages -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import __version__
+from . import __version__, transport
 from .identity import Identity, guest_from_session
 from .state import MAX_HISTORY_PAGE, get_state
 from .vendor import SOCKETIO_CLIENT_VERSION
@@ -112,6 +112,16 @@ def messages_api(room: str) -> Response:
     limit = max(1, min(limit, MAX_HISTORY_PAGE))
     messages, more = state.store.history(room, before=before, limit=limit)
     return jsonify(room=room, messages=[m.to_wire() for m in messages], has_more=more)
+
+
+@blueprint.before_app_request
+def _install_transport() -> None:
+    # Only until the WebSocket transport middleware is in place (see extension).
+    state = get_state()
+    if not state.transport_ready:
+        state.transport_ready = transport.install(
+            current_app, state.config.websocket_compression
+        )
 
 
 @blueprint.after_request

@@ -61,6 +61,7 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         max_frame_bytes=65536,
         redis_url=None,
         presence_expiry=15,
+        websocket_compression=False,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

@@ -301,3 +301,19 @@ class TestPermissionHooks:
         guest = connect_as(app, None)
         assert events(guest, "welcome")[0]["room"] is None
         assert send(guest, {"message": "hi"})["error"]["code"] == "not_in_room"
+
+
+def test_a_failing_permission_hook_refuses_the_connection_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, chat = login_host()
+
+    @chat.can_join
+    def broken(user: Identity, room: str) -> bool:
+        raise RuntimeError("the permission service is down")
+
+    with caplog.at_level(logging.ERROR, logger="flask_chatroom"):
+        client = connect_as(app, None)
+    assert not client.is_connected("/chat")
+    assert "could not set up a connection" in caplog.text
+    assert app.extensions["chatroom"].connection_count == 0

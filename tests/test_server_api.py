@@ -100,4 +100,5 @@ def test_signals_for_messages_joins_and_leaves(host: tuple[Flask, Chatroom]) -> 
         client = app.extensions["socketio"].test_client(app, namespace="/chat")
         client.emit("message broadcast", {"message": "hello"}, namespace="/chat")
         client.disconnect("/chat")
+        app.extensions["socketio"].sleep(0.1)  # disconnects are announced by a task
     assert seen == [("join", "lobby"), ("message", (True, "hello")), ("leave", "lobby")]

@@ -1,0 +1,304 @@
+"""Fan-out benchmarks: flask-chatroom (all features on) against a bare
+tutorial-style Flask-SocketIO server, both under gunicorn with one gevent worker.
+
+    python benchmarks/run.py            # the full suite (about 6 minutes)
+    python benchmarks/run.py --quick    # 100 and 1,000 clients, no 15,000 test
+
+The server runs on core 0 and the load generator (benchmarks/loadgen.py) on core
+1. Results are printed as a table and saved to benchmarks/results/<date>.json.
+Copy the table into benchmarks/README.md with the machine and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A gunicorn server (one gevent worker) pinned to core 0."""
+
+    def __init__(self, name: str, app: str, env: dict[str, str], namespace: str):
+        self.name = name
+        self.namespace = namespace
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(tempfile.mktemp(suffix=".log"), "wb")  # noqa: SIM115
+        command = [
+            "taskset",
+            "-c",
+            "0",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "gevent",
+            "-w",
+            "1",
+            "--worker-connections",
+            "20000",
+            "-b",
+            f"127.0.0.1:{self.port}",
+            app,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_raise_fd_limit,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/hello", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"{name} did not start") from None
+                time.sleep(0.2)
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        self.worker = int(children[0])
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.worker}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.worker}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _raise_fd_limit() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def loadgen(server: Server, **options: Any) -> dict[str, Any]:
+    args = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "loadgen.py"),
+        "--url",
+        server.url,
+        "--namespace",
+        server.namespace,
+        "--cpu",
+        "1",
+    ]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is not False:
+            args += [flag, str(value)]
+    rss_before = server.rss_kb()
+    proc = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"  # clients connected
+    rss_connected = server.rss_kb()
+    cpu_before, started = server.cpu_seconds(), time.monotonic()
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "done"  # the measured phase is over
+    cpu = server.cpu_seconds() - cpu_before
+    wall = time.monotonic() - started
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    out, _ = proc.communicate(timeout=120)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["server_cpu_share"] = round(cpu / wall, 2)
+    if result.get("deliveries"):
+        result["server_us_per_delivery"] = round(cpu / result["deliveries"] * 1e6, 1)
+    if result.get("connected"):
+        result["rss_kb_per_client"] = round(
+            (rss_connected - rss_before) / result["connected"], 1
+        )
+    return result
+
+
+def chatroom_env(database: str) -> dict[str, str]:
+    return {
+        "FLASK_SECRET_KEY": "bench",
+        "FLASK_CHATROOM_DATABASE_URL": database,
+        # All features on; the message limit is raised so the load generator's
+        # ten senders are not refused, but every message still takes a token.
+        "FLASK_CHATROOM_RATE_LIMITS": json.dumps({"message": [100000, 100000]}),
+    }
+
+
+def run_server_suite(server: Server, quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    for clients in (100, 1000):
+        for deflate in (False, True):
+            for mode, rate in (("rate", 20), ("flat", 0)):
+                result = loadgen(
+                    server,
+                    clients=clients,
+                    deflate=deflate,
+                    mode=mode,
+                    rate=rate,
+                    duration=5,
+                )
+                result.update(server=server.name, mode=mode, deflate=deflate)
+                rows.append(result)
+                print(json.dumps(result), flush=True)
+    idle = loadgen(server, clients=1000, mode="connect", hold=3)
+    idle.update(server=server.name, mode="idle-1000")
+    idle["rss_kb_per_client"] = None
+    rows.append(idle)
+    if not quick:
+        big = loadgen(server, clients=15000, mode="connect", hold=2, connect_timeout=30)
+        big.update(server=server.name, mode="connect-15000")
+        rows.append(big)
+        print(json.dumps(big), flush=True)
+    return rows
+
+
+def rss_per_client(server: Server, clients: int) -> float:
+    """Connect *clients* idle clients and measure the worker's RSS growth."""
+    before = server.rss_kb()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "loadgen.py"),
+            "--url",
+            server.url,
+            "--namespace",
+            server.namespace,
+            "--cpu",
+            "1",
+            "--clients",
+            str(clients),
+            "--mode",
+            "connect",
+            "--hold",
+            "6",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4.5)
+    during = server.rss_kb()
+    proc.communicate()
+    return round((during - before) / clients, 1)
+
+
+def versions() -> dict[str, str]:
+    names = [
+        "flask",
+        "flask-socketio",
+        "python-socketio",
+        "python-engineio",
+        "simple-websocket",
+        "gevent",
+        "gunicorn",
+        "websockets",
+    ]
+    found = {n: importlib.metadata.version(n) for n in names}
+    found["python"] = platform.python_version()
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="chatroom-bench-"))
+    report: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        + Path("/proc/cpuinfo")
+        .read_text()
+        .split("model name")[1]
+        .split("\n")[0]
+        .strip(": "),
+        "versions": versions(),
+        "rows": [],
+    }
+    servers = [
+        ("baseline (tutorial style)", "benchmarks.baseline_app:app", {}, "/"),
+        (
+            "flask-chatroom",
+            "examples.hostapp.app:create_app()",
+            chatroom_env(f"sqlite:///{workdir / 'chat.sqlite3'}"),
+            "/chat",
+        ),
+    ]
+    for name, app, env, namespace in servers:
+        server = Server(name, app, env, namespace)
+        try:
+            rows = run_server_suite(server, args.quick)
+            rows.append(
+                {
+                    "server": name,
+                    "mode": "rss-per-idle-client-1000",
+                    "rss_kb_per_client": rss_per_client(server, 1000),
+                }
+            )
+            report["rows"] += rows
+        finally:
+            server.stop()
+    for store, database in (
+        ("sqlite", f"sqlite:///{workdir / 'ingest.sqlite3'}"),
+        ("memory", "memory://"),
+    ):
+        server = Server(
+            f"flask-chatroom ({store})",
+            "examples.hostapp.app:create_app()",
+            chatroom_env(database),
+            "/chat",
+        )
+        try:
+            result = loadgen(server, clients=10, senders=10, mode="ingest", duration=5)
+            result.update(server=server.name, mode="ingest")
+            report["rows"].append(result)
+            print(json.dumps(result), flush=True)
+        finally:
+            server.stop()
+    out = ROOT / "benchmarks" / "results" / f"{report['date']}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""WebSocket transport settings, applied as WSGI middleware in front of Socket.IO.
+
+python-engineio serves WebSockets with simple-websocket under gevent, threading
+and gunicorn. This middleware adjusts each WebSocket upgrade request before
+Engine.IO sees it:
+
+- **Whole writes.** simple-websocket (1.1) writes frames with ``socket.send``,
+  which may write only part of a frame when the socket's buffer is full (a slow
+  reader, a large history frame), and it writes from two threads or greenlets at
+  once; the next frame then starts in the middle of the previous one and the
+  browser reports "Invalid frame header". The socket handed to simple-websocket
+  here sends every frame whole (``sendall``) and one frame at a time.
+- **No Nagle delay.** ``TCP_NODELAY`` on the connection, so a small frame is not
+  held back for up to 40 ms waiting for an ACK (gevent's WSGI server does not set
+  it).
+- **Compression.** Browsers offer permessage-deflate, and simple-websocket
+  accepts it, compressing every frame once per recipient: the largest cost of a
+  broadcast. Unless ``CHATROOM_WEBSOCKET_COMPRESSION`` is on, the offer is
+  removed, so frames go uncompressed (chat messages are small).
+
+It acts only on WebSocket upgrades; every other request passes through untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
+from typing import Any
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class WholeSendSocket:
+    """A socket proxy whose ``send`` writes everything (``sendall``), one writer
+    at a time: simple-websocket writes from two threads or greenlets (its reader
+    answers pings and the handshake while Engine.IO's writer sends messages)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._writing = threading.Lock()  # a gevent lock once gevent has patched
+
+    def send(self, data: bytes, *flags: int) -> int:
+        with self._writing:
+            self._sock.sendall(data, *flags)
+        return len(data)
+
+    def dup(self) -> WholeSendSocket:
+        return WholeSendSocket(self._sock.dup())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _no_delay(sock: Any) -> None:
+    # Not TCP (a Unix socket), or no socket API: nothing to set.
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class WebSocketTransport:
+    """WSGI middleware that applies the settings above to WebSocket upgrades.
+
+    :param app: the WSGI app to wrap (Flask-SocketIO's middleware).
+    :param compression: keep the client's permessage-deflate offer.
+    """
+
+    def __init__(self, app: WSGIApp, compression: bool = False) -> None:
+        self.app = app
+        self.compression = compression
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Any:
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            environ = self.adjust(dict(environ))
+        return self.app(environ, start_response)
+
+    def adjust(self, environ: dict[str, Any]) -> dict[str, Any]:
+        """The environ of a WebSocket upgrade, with the socket and headers set."""
+        if not self.compression:
+            environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        for key in ("werkzeug.socket", "gunicorn.socket"):
+            if key in environ:
+                _no_delay(environ[key])
+                environ[key] = WholeSendSocket(environ[key])
+                return environ
+        # gevent's WSGI server: simple-websocket takes wsgi.input.raw._sock
+        # (or wsgi.input.rfile.raw._sock) and dup()s it.
+        if environ.get("SERVER_SOFTWARE", "").startswith("gevent"):
+            wsgi_input: Any = environ.get("wsgi.input")
+            if not hasattr(wsgi_input, "raw") and hasattr(wsgi_input, "rfile"):
+                wsgi_input = wsgi_input.rfile
+            raw_sock = getattr(getattr(wsgi_input, "raw", None), "_sock", None)
+            if raw_sock is not None:
+                _no_delay(raw_sock)
+                environ["wsgi.input"] = SimpleNamespace(
+                    raw=SimpleNamespace(_sock=WholeSendSocket(raw_sock))
+                )
+        return environ
+
+
+def install(app: Any, compression: bool) -> bool:
+    """Put :class:`WebSocketTransport` in front of *app*'s Socket.IO middleware.
+
+    :returns: whether it is in place (Flask-SocketIO must have wrapped the app
+        already; otherwise call again later).
+    """
+    current = app.wsgi_app
+    if isinstance(current, WebSocketTransport):
+        return True
+    if not hasattr(current, "engineio_app"):  # not Flask-SocketIO's middleware yet
+        return False
+    app.wsgi_app = WebSocketTransport(current, compression)
+    return True
