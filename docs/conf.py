@@ -54,10 +54,9 @@ nitpick_ignore = [
     ("py:class", "Engine"),
     ("py:class", "sqlalchemy.Engine"),
     ("py:class", "sqlalchemy.engine.Engine"),
+    ("py:class", "sqlalchemy.engine.base.Engine"),
     # A type variable in the hook decorators' signatures (``(hook: H) -> H``).
     ("py:class", "flask_chatroom.extension.H"),
-    # ChatConfig.rate_limits holds these; they are not public API.
-    ("py:class", "flask_chatroom.limits.Limit"),
     # ChatError's docstring says :data:`ERROR_CODES`, which is
     # flask_chatroom.protocol.ERROR_CODES; from flask_chatroom.ChatError that
     # short name cannot be resolved. protocol.rst documents the codes.

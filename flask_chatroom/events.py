@@ -212,6 +212,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         emit(
             EVENT_WELCOME,
             {
+                "id": identity.id,
                 "client": identity.name,
                 "user_id": identity.user_id,
                 "guest": identity.anonymous,

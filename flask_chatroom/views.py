@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from . import __version__, transport
 from .identity import Identity, guest_from_session
+from .protocol import NICKNAME_MAX
 from .state import MAX_HISTORY_PAGE, get_state
 from .vendor import SOCKETIO_CLIENT_VERSION
 
@@ -158,6 +159,7 @@ def widget_data(room: str | None = None, title: str | None = None) -> dict[str, 
         "namespace": config.namespace,
         "socketio_path": _socketio_path(),
         "max_length": config.max_message_length,
+        "nickname_max": NICKNAME_MAX,
         "uid": secrets.token_hex(4),
     }
 

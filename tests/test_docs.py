@@ -1,10 +1,13 @@
 """The documentation builds without a warning and says what the code does.
 
 The configuration page has one entry per ``CHATROOM_*`` key with the real default;
-the protocol page names every event and every error code; the templates page lists
-the blocks, the widget's ``data-chatroom-*`` parts and the CSS custom properties
-that the package really has. When the code changes, these tests say which page to
-update.
+the protocol page names every event, every error code and every ``welcome`` field;
+the templates page lists the blocks, the widget's ``data-chatroom-*`` parts and the
+CSS custom properties that the package really has; the server API page describes
+every signal with the arguments the package sends it with; the storage page lists
+every ``flask chatroom`` command; the security page has the real default rate
+limits and a payload table with every client event and the fields its parser
+reads. When the code changes, these tests say which page to update.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import blinker
+import click
 import pytest
+from socketio.exceptions import ConnectionRefusedError as Refused
 
-from flask_chatroom import config, protocol, signals
+from flask_chatroom import cli, config, events, protocol, signals
 from flask_chatroom.limits import DEFAULT_RATE_LIMITS
 from flask_chatroom.protocol import Message
 
@@ -53,6 +58,29 @@ def section(text: str, title: str) -> str:
 def literals(text: str) -> set[str]:
     """Everything written as ``inline literal`` in *text*."""
     return set(re.findall(r"``([^`]+)``", text))
+
+
+def definitions(text: str) -> set[str]:
+    """The terms of a definition list whose terms are lone ``literals``."""
+    return set(re.findall(r"^``(\w+)``$", text, re.M))
+
+
+def table_rows(text: str) -> dict[str, str]:
+    """A list-table's rows whose first cell is one ``literal``: that literal ->
+    the rest of the row."""
+    rows = {}
+    for row in re.split(r"^   \* - ", text, flags=re.M)[1:]:
+        first, _, rest = row.partition("\n")
+        match = re.fullmatch(r"``([^`]+)``\s*", first)
+        if match:
+            rows[match.group(1)] = rest
+    return rows
+
+
+def rate_limit_rows(text: str) -> dict[str, tuple[float, int]]:
+    """The rows ``action`` / rate / burst of a rate-limit table in *text*."""
+    rows = re.findall(r"\* - ``(\w+)``\n\s+- ([\d.]+)\n\s+- (\d+)", text)
+    return {action: (float(rate), int(burst)) for action, rate, burst in rows}
 
 
 # -- the build ------------------------------------------------------------------------
@@ -88,6 +116,11 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
     for name in (
         "index",
         "quickstart",
+        "rooms",
+        "identity",
+        "server-api",
+        "storage",
+        "security",
         "configuration",
         "templates",
         "protocol",
@@ -167,9 +200,7 @@ def test_configuration_entry_gives_the_real_default(name: str) -> None:
 
 def test_default_rate_limits_are_the_real_ones() -> None:
     entry = config_entries()["CHATROOM_RATE_LIMITS"]
-    rows = re.findall(r"\* - ``(\w+)``\n\s+- ([\d.]+)\n\s+- (\d+)", entry)
-    documented = {action: (float(rate), int(burst)) for action, rate, burst in rows}
-    assert documented == DEFAULT_RATE_LIMITS
+    assert rate_limit_rows(entry) == DEFAULT_RATE_LIMITS
 
 
 def test_default_content_security_policy_is_spelled_out() -> None:
@@ -262,6 +293,60 @@ def test_protocol_shows_both_acknowledgements() -> None:
         assert set(error) == set(wire), f"the {error['code']} example has other fields"
 
 
+def welcome_fields() -> set[str]:
+    """The keys of the ``welcome`` payload, from the ``emit`` in events.py."""
+    tree = ast.parse((PACKAGE / "events.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "emit"
+            and len(node.args) == 2
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == "EVENT_WELCOME"
+            and isinstance(node.args[1], ast.Dict)
+        ):
+            return {
+                key.value
+                for key in node.args[1].keys
+                if isinstance(key, ast.Constant) and isinstance(key.value, str)
+            }
+    raise AssertionError("events.py does not emit EVENT_WELCOME with a dict literal")
+
+
+def test_protocol_documents_every_welcome_field() -> None:
+    fields = welcome_fields()
+    documented = definitions(section(page("protocol"), "``welcome``"))
+    assert documented == fields, (
+        f"the welcome section lacks {sorted(fields - documented)} and lists "
+        f"{sorted(documented - fields)} that the code does not send"
+    )
+    examples = [
+        example
+        for example in json_examples(page("protocol"))
+        if isinstance(example, dict) and "guest" in example
+    ]
+    assert examples, "no example of a welcome payload"
+    for example in examples:
+        assert set(example) == fields, "a welcome example has other fields"
+
+
+def test_protocol_shows_a_refused_connection_as_the_client_gets_it() -> None:
+    with pytest.raises(Refused) as info:
+        events._refuse(protocol.ChatError("login_required", "Please sign in."))
+    sent = info.value.error_args
+    examples = [
+        example
+        for example in json_examples(section(page("protocol"), "Refused connections"))
+        if isinstance(example, dict)
+    ]
+    assert examples, "no example of a refused connection"
+    for example in examples:
+        assert set(example) == set(sent)
+        assert set(example["data"]) == set(sent["data"])
+        assert example["data"]["code"] in protocol.ERROR_CODES
+
+
 # -- templates.rst ---------------------------------------------------------------------
 
 
@@ -300,7 +385,7 @@ def test_templates_page_lists_the_css_custom_properties() -> None:
     )
 
 
-# -- api.rst --------------------------------------------------------------------------
+# -- api.rst ---------------------------------------------------------------------------
 
 
 def test_api_documents_every_signal() -> None:
@@ -315,3 +400,188 @@ def test_api_documents_every_signal() -> None:
         )
     )
     assert names == documented
+
+
+# -- server-api.rst --------------------------------------------------------------------
+
+
+def signal_names() -> set[str]:
+    return {
+        name
+        for name, value in vars(signals).items()
+        if isinstance(value, blinker.NamedSignal)
+    }
+
+
+def _signals_in(node: ast.AST, names: set[str]) -> set[str]:
+    """The ``signals.<name>`` attributes anywhere inside *node*."""
+    return {
+        sub.attr
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Attribute)
+        and isinstance(sub.value, ast.Name)
+        and sub.value.id == "signals"
+        and sub.attr in names
+    }
+
+
+def sent_signal_arguments() -> dict[str, set[str]]:
+    """Signal name -> the keyword arguments the package sends it with.
+
+    Finds ``signals.<name>.send(app, key=...)`` and ``signal.send(...)`` where
+    ``signal`` was assigned from ``signals.<name>`` in the same function.
+    """
+    names = signal_names()
+    sent: dict[str, set[str]] = {name: set() for name in names}
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            aliases: dict[str, set[str]] = {}
+            for node in ast.walk(function):
+                if isinstance(node, ast.Assign) and _signals_in(node.value, names):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            aliases[target.id] = _signals_in(node.value, names)
+            for node in ast.walk(function):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "send"
+                ):
+                    continue
+                receiver = node.func.value
+                if isinstance(receiver, ast.Name):
+                    targets = aliases.get(receiver.id, set())
+                else:
+                    targets = _signals_in(receiver, names)
+                for name in targets:
+                    sent[name].update(kw.arg for kw in node.keywords if kw.arg)
+    return sent
+
+
+def test_every_signal_is_sent_somewhere() -> None:
+    unsent = sorted(name for name, args in sent_signal_arguments().items() if not args)
+    assert not unsent, f"no .send(...) with keyword arguments found for {unsent}"
+
+
+@pytest.mark.parametrize("name", sorted(signal_names()))
+def test_server_api_documents_each_signal_with_its_arguments(name: str) -> None:
+    sent = sent_signal_arguments()[name]
+    body = section(page("server-api"), f"``{name}``")
+    documented = definitions(body)
+    assert documented == sent, (
+        f"server-api.rst documents {name} with {sorted(documented)}; "
+        f"the package sends {sorted(sent)}"
+    )
+
+
+# -- storage.rst -----------------------------------------------------------------------
+
+
+def cli_commands() -> dict[str, click.Command]:
+    commands = dict(cli.blueprint.cli.commands)
+    assert commands, "flask_chatroom.cli registers no command"
+    return commands
+
+
+@pytest.mark.parametrize("name", sorted(cli_commands()))
+def test_storage_lists_every_cli_command_and_its_options(name: str) -> None:
+    text = page("storage")
+    command = cli_commands()[name]
+    assert f"flask chatroom {name}" in text, f"storage.rst does not list {name}"
+    body = section(text, "The commands")
+    assert f"``flask chatroom {name}" in body, (
+        f"the commands section of storage.rst does not list {name}"
+    )
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for opt in param.opts:
+                assert opt in text, f"storage.rst does not mention {name} {opt}"
+        elif isinstance(param, click.Argument):
+            assert (param.name or "").upper() in text
+
+
+def test_storage_explains_the_schema_that_errors_point_to() -> None:
+    pointing = [
+        path.name
+        for path in PACKAGE.glob("*.py")
+        if "the storage docs" in path.read_text(encoding="utf-8")
+    ]
+    assert pointing, "nothing points to the storage docs any more; drop this test"
+    text = page("storage")
+    for term in ("SchemaError", "schema_version", "chatroom_meta", "init-db"):
+        assert term in text, f"storage.rst (pointed to by {pointing}) lacks {term}"
+
+
+# -- security.rst ----------------------------------------------------------------------
+
+
+def test_security_gives_the_real_default_rate_limits() -> None:
+    body = section(page("security"), "Rate limits")
+    assert rate_limit_rows(body) == DEFAULT_RATE_LIMITS
+
+
+def parser_fields() -> dict[str, tuple[set[str], set[str]]]:
+    """``parse_*`` function -> (the events its docstring names, the payload fields
+    it reads, also through the ``parse_*`` functions it calls)."""
+    tree = ast.parse((PACKAGE / "protocol.py").read_text(encoding="utf-8"))
+    event_names = {
+        value
+        for key, value in vars(protocol).items()
+        if key.startswith("EVENT_") and isinstance(value, str)
+    }
+    own: dict[str, set[str]] = {}
+    calls: dict[str, set[str]] = {}
+    named: dict[str, set[str]] = {}
+    for function in tree.body:
+        if not (
+            isinstance(function, ast.FunctionDef) and function.name.startswith("parse_")
+        ):
+            continue
+        doc = (ast.get_docstring(function) or "").split("\n\n")[0]
+        named[function.name] = literals(doc) & event_names
+        own[function.name] = set()
+        calls[function.name] = set()
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "get" and node.args:
+                key = node.args[0]
+            elif isinstance(func, ast.Name) and func.id == "_seq_field":
+                key = node.args[1] if len(node.args) > 1 else None
+            else:
+                if isinstance(func, ast.Name) and func.id.startswith("parse_"):
+                    calls[function.name].add(func.id)
+                continue
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                own[function.name].add(key.value)
+
+    def fields(name: str) -> set[str]:
+        found = set(own[name])
+        for callee in calls[name]:
+            found |= fields(callee)
+        return found
+
+    return {name: (named[name], fields(name)) for name in own}
+
+
+def test_security_payload_table_lists_every_client_event() -> None:
+    rows = table_rows(section(page("security"), "Payload validation"))
+    assert set(rows) == set(events.EVENTS), (
+        f"the payload table lacks {sorted(set(events.EVENTS) - set(rows))} and "
+        f"lists {sorted(set(rows) - set(events.EVENTS))} that are no client events"
+    )
+
+
+@pytest.mark.parametrize("parser", sorted(parser_fields()))
+def test_security_payload_table_gives_each_parsed_field(parser: str) -> None:
+    named, fields = parser_fields()[parser]
+    assert named, f"{parser}'s docstring names no event in ``double backquotes``"
+    rows = table_rows(section(page("security"), "Payload validation"))
+    for event in named:
+        assert event in rows, f"the payload table has no row for {event!r}"
+        missing = fields - literals(rows[event])
+        assert not missing, f"the {event!r} row does not give {sorted(missing)}"

@@ -81,6 +81,7 @@ def test_a_flask_login_user_speaks_under_their_own_name(flask_login_app: Flask) 
     ada = connect_as(flask_login_app, "1")
     guest = connect_as(flask_login_app, None)
     assert events(ada, "welcome")[0] == {
+        "id": "1",
         "client": "Ada Lovelace",
         "user_id": "1",
         "guest": False,
@@ -126,6 +127,7 @@ def test_an_identity_loader_decides_who_is_speaking() -> None:
     assert events(bob, "welcome") == []
     assert events(eve, "welcome") == [
         {
+            "id": "eve",
             "client": "Eve",
             "user_id": "eve",
             "guest": False,

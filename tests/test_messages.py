@@ -68,7 +68,9 @@ def test_the_tutorial_payload_form_is_accepted(connect: Connect) -> None:
 def test_guests_get_readable_names(connect: Connect) -> None:
     welcome = events(connect(), "welcome")[0]
     assert re.fullmatch(r"Guest \d{4}", welcome["client"])
+    assert welcome["id"].startswith("guest:")
     assert welcome == {
+        "id": welcome["id"],
         "client": welcome["client"],
         "user_id": None,
         "guest": True,

@@ -46,13 +46,17 @@ DEFAULTS: dict[str, Any] = {
 class User(UserMixin):
     """A demo account; a real site has its own user model."""
 
-    def __init__(self, user_id: str, name: str) -> None:
+    def __init__(self, user_id: str, name: str, roles: tuple[str, ...] = ()) -> None:
         self.id = user_id
         self.name = name
+        self.roles = roles  # the chat reads roles; "moderator" may delete and mute
 
 
 #: The demo accounts anyone can sign in as (no passwords: this is a demo).
-USERS = {user.id: user for user in [User("ada", "Ada"), User("grace", "Grace")]}
+USERS = {
+    user.id: user
+    for user in [User("ada", "Ada", roles=("moderator",)), User("grace", "Grace")]
+}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
