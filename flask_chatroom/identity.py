@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import current_app, session
@@ -72,7 +72,8 @@ def from_loader_result(result: LoaderResult) -> Identity | None:
     if result is None:
         return None
     if isinstance(result, Identity):
-        return result
+        # The loader speaks for signed-in users (None is the anonymous answer).
+        return replace(result, anonymous=False) if result.anonymous else result
     if isinstance(result, Mapping) and result.get("id") is not None:
         roles: Iterable[str] = result.get("roles") or ()
         return Identity(

@@ -134,10 +134,16 @@ class ChatState:
         self._housekeeping = True
         self.socketio.start_background_task(self._housekeep, app_object())
 
+    def stop_housekeeping(self) -> None:
+        """End the housekeeping task (after its current sleep)."""
+        self._housekeeping = False
+
     def _housekeep(self, app: Flask) -> None:
         interval = self.config.presence_expiry / 3
-        while True:
+        while self._housekeeping:
             self.socketio.sleep(interval)
+            if not self._housekeeping:
+                return
             try:
                 changes = self.presence.sweep()
                 with app.app_context():
@@ -353,7 +359,7 @@ class ChatState:
                     to=change.room,
                 )
             signal = signals.user_joined if change.kind == "join" else signals.user_left
-            signal.send(app_object(), room=change.room, user=change.identity)
+            _send_signal(signal, room=change.room, user=change.identity)
         if large:
             self._presence_soon(change.room)
         else:
@@ -397,8 +403,7 @@ class ChatState:
             if created:
                 self.emit(EVENT_MESSAGE, stored.to_wire(), to=stored.room)
         if created:
-            app = app_object()
-            signals.message_sent.send(app, message=stored)
+            _send_signal(signals.message_sent, message=stored)
         return stored, created
 
     def emit(self, event: str, data: Any, to: str, skip_sid: str | None = None) -> None:
@@ -406,6 +411,15 @@ class ChatState:
         self.socketio.emit(
             event, data, to=to, skip_sid=skip_sid, namespace=self.config.namespace
         )
+
+
+def _send_signal(signal: Any, **kwargs: Any) -> None:
+    """Send *signal*; a failing receiver is logged, and what happened stands (the
+    message is stored and broadcast, the user joined)."""
+    try:
+        signal.send(app_object(), **kwargs)
+    except Exception:
+        log.exception("chat: a receiver of the %s signal failed", signal.name)
 
 
 def app_object() -> Flask:

@@ -159,7 +159,7 @@ class MemoryStore(MessageStore):
             found = self._by_id.get(message_id)
             if found is None:
                 return None
-            deleted = replace(found, deleted=True)
+            deleted = replace(found, deleted=True, text="")
             self._by_id[message_id] = deleted
             room = self._rooms[found.room]
             room[room.index(found)] = deleted

@@ -319,3 +319,17 @@ def test_a_failing_permission_hook_refuses_the_connection_cleanly(
     assert not client.is_connected("/chat")
     assert "could not set up a connection" in caplog.text
     assert app.extensions["chatroom"].connection_count == 0
+
+
+def test_an_identity_from_the_loader_is_a_signed_in_user() -> None:
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "s"
+    socketio = SocketIO(app, async_mode="threading")
+    chat = Chatroom(app, socketio)
+    chat.identity_loader(lambda: Identity(id="7", name="Bob"))  # anonymous not given
+    welcome = events(socketio.test_client(app, namespace="/chat"), "welcome")[0]
+    assert (welcome["user_id"], welcome["guest"], welcome["nicknames"]) == (
+        "7",
+        False,
+        False,
+    )

@@ -112,6 +112,7 @@ def test_the_chat_picks_redis_from_the_message_queue_or_its_own_setting(
     assert [u.name for u in state.presence.members("lobby")] == [
         client.get_received("/chat")[0]["args"][0]["client"]
     ]
+    state.stop_housekeeping()  # its Redis goes away when the tests end
     from flask_chatroom.presence import LocalPresence
 
     assert isinstance(make_app().extensions["chatroom"].presence, LocalPresence)

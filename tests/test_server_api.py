@@ -102,3 +102,24 @@ def test_signals_for_messages_joins_and_leaves(host: tuple[Flask, Chatroom]) -> 
         client.disconnect("/chat")
         app.extensions["socketio"].sleep(0.1)  # disconnects are announced by a task
     assert seen == [("join", "lobby"), ("message", (True, "hello")), ("leave", "lobby")]
+
+
+def test_a_failing_signal_receiver_is_logged_and_the_message_stands(
+    host: tuple[Flask, Chatroom], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _ = host
+
+    def broken(sender: Flask, message: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    client = app.extensions["socketio"].test_client(app, namespace="/chat")
+    with (
+        signals.message_sent.connected_to(broken, sender=app),
+        caplog.at_level("ERROR", logger="flask_chatroom"),
+    ):
+        ack = client.emit(
+            "message broadcast", {"message": "hi"}, namespace="/chat", callback=True
+        )
+    assert ack["ok"] is True
+    assert "a receiver of the chatroom.message-sent signal failed" in caplog.text
+    assert [m["message"] for m in events(client, "message receive")] == ["hi"]
