@@ -26,7 +26,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-STAMP = re.compile(r'"message":"bench (\d+) (\d+)"')
+STAMP = re.compile(r'"message":"bench (\w+) (\d+)"')
 
 
 class Stats:
@@ -50,6 +50,8 @@ class Client:
         self.ready = asyncio.Event()
         self.acks: dict[int, asyncio.Future[Any]] = {}
         self.next_ack = 0
+        self.waiting_for = ""
+        self.echo = asyncio.Event()
         self.pending: set[asyncio.Future[None]] = set()
 
     async def run(self, url: str, compression: str | None) -> None:
@@ -88,6 +90,8 @@ class Client:
                 self.stats.latencies_ns.append(
                     time.monotonic_ns() - int(match.group(2))
                 )
+                if match.group(1) == self.waiting_for:
+                    self.echo.set()
             return
         if frame.startswith("43"):
             body = frame[2 + len(self.prefix) :]
@@ -167,7 +171,41 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await handshake("ready")  # the runner reads the server's CPU time now
     if args.mode == "connect":
         await asyncio.sleep(args.hold)
-    elif args.mode in ("rate", "flat"):
+    elif args.mode == "flat":
+        # Closed loop: each sender sends its next message as soon as its previous
+        # one came back to it, so the server runs flat out without a backlog.
+        stats.deliveries = 0
+        stats.latencies_ns.clear()
+        senders = live[: args.senders]
+        cpu_before, started = cpu_seconds(), time.monotonic()
+        sent = 0
+
+        async def closed_loop(client: Client, n: int) -> None:
+            nonlocal sent
+            i = 0
+            while time.monotonic() - started < args.duration:
+                tag = f"{n}x{i}"
+                client.waiting_for, client.echo = tag, asyncio.Event()
+                await client.emit(f"bench {tag} {time.monotonic_ns()}", ack=False)
+                sent += 1
+                i += 1
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(client.echo.wait(), timeout=5)
+
+        await asyncio.gather(*(closed_loop(c, n) for n, c in enumerate(senders)))
+        await asyncio.sleep(args.drain)
+        elapsed = time.monotonic() - started
+        lat = sorted(stats.latencies_ns)
+        result.update(
+            sent=sent,
+            deliveries=stats.deliveries,
+            deliveries_per_s=round(stats.deliveries / elapsed),
+            expected=sent * len(live),
+            latency_p50_ms=round(lat[len(lat) // 2] / 1e6, 2) if lat else None,
+            latency_p99_ms=round(lat[int(len(lat) * 0.99)] / 1e6, 2) if lat else None,
+            loadgen_cpu=round((cpu_seconds() - cpu_before) / elapsed, 2),
+        )
+    elif args.mode == "rate":
         stats.deliveries = 0
         stats.latencies_ns.clear()
         senders = live[: args.senders]

@@ -59,6 +59,10 @@ class Presence(ABC):
     def members(self, room: str) -> list[Identity]:
         """The users in *room*, one entry per user, in the order they came."""
 
+    def count(self, room: str) -> int:
+        """How many users are in *room*."""
+        return len(self.members(room))
+
     @abstractmethod
     def rooms(self) -> dict[str, int]:
         """Every room with at least one user -> how many users it has."""
@@ -141,6 +145,9 @@ class LocalPresence(Presence):
     def members(self, room: str) -> list[Identity]:
         with self._lock:
             return [identity for identity, _ in self._rooms.get(room, {}).values()]
+
+    def count(self, room: str) -> int:
+        return len(self._rooms.get(room, ()))
 
     def rooms(self) -> dict[str, int]:
         with self._lock:

@@ -92,6 +92,8 @@ class ChatState:
         # live: none twice, none missing, in order (within this process).
         self._room_locks = [threading.Lock() for _ in range(_ROOM_LOCKS)]
         self._identities: dict[str, Identity] = {}
+        # user id -> that user's connections in this process
+        self._sids_of: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._housekeeping = False
         #: whether :mod:`flask_chatroom.transport` is in front of Socket.IO
@@ -161,11 +163,12 @@ class ChatState:
         self.start_housekeeping()
         self._forget_gone(identity.id)
         with self._lock:
-            open_ = sum(1 for i in self._identities.values() if i.id == identity.id)
-            if open_ >= self.config.max_connections_per_user:
+            sids = self._sids_of.setdefault(identity.id, set())
+            if len(sids) >= self.config.max_connections_per_user:
                 raise ChatError(
                     "too_many_connections", "You have too many chat windows open."
                 )
+            sids.add(sid)
             self._identities[sid] = identity
 
     def _forget_gone(self, user_id: str) -> None:
@@ -178,9 +181,8 @@ class ChatState:
         namespace = self.config.namespace
         gone = [
             sid
-            for sid, identity in list(self._identities.items())
-            if identity.id == user_id
-            and not manager.is_connected(sid, namespace)
+            for sid in list(self._sids_of.get(user_id, ()))
+            if not manager.is_connected(sid, namespace)
             and sid not in manager.pending_connect.get(namespace, ())
         ]
         for sid in gone:
@@ -200,7 +202,12 @@ class ChatState:
         """
         changes = self.presence.disconnect(sid)
         with self._lock:
-            self._identities.pop(sid, None)
+            identity = self._identities.pop(sid, None)
+            if identity is not None:
+                sids = self._sids_of.get(identity.id, set())
+                sids.discard(sid)
+                if not sids:
+                    self._sids_of.pop(identity.id, None)
         if changes:
             self.socketio.start_background_task(
                 self._announce_all, changes, app_object()
@@ -222,7 +229,7 @@ class ChatState:
         renamed = replace(identity, name=name)
         self.userdata.set_nickname(identity.id, name)
         with self._lock:
-            sids = [s for s, i in self._identities.items() if i.id == identity.id]
+            sids = list(self._sids_of.get(identity.id, ()))
             for other in sids:
                 self._identities[other] = renamed
         rooms: set[str] = set()
@@ -343,8 +350,7 @@ class ChatState:
         than :data:`LARGE_ROOM` users get no notices, and their presence list
         (capped, with the full count) at most once per :data:`PRESENCE_INTERVAL`.
         """
-        members = self.presence.members(change.room)
-        large = len(members) > LARGE_ROOM
+        large = self.presence.count(change.room) > LARGE_ROOM
         if change.kind is not None:
             if not large:
                 self.emit(
@@ -363,7 +369,9 @@ class ChatState:
         if large:
             self._presence_soon(change.room)
         else:
-            self._send_presence(change.room, members, change.room)
+            self._send_presence(
+                change.room, self.presence.members(change.room), change.room
+            )
 
     def _presence_soon(self, room: str) -> None:
         with self._lock:

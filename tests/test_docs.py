@@ -7,7 +7,10 @@ CSS custom properties that the package really has; the server API page describes
 every signal with the arguments the package sends it with; the storage page lists
 every ``flask chatroom`` command; the security page has the real default rate
 limits and a payload table with every client event and the fields its parser
-reads. When the code changes, these tests say which page to update.
+reads; the deployment page names every shipped deployment file and lists every
+check of ``flask chatroom doctor`` with its levels; the rooms and protocol pages
+give the real size of a large room. When the code changes, these tests say which
+page to update.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from flask_chatroom import cli, config, events, protocol, signals
 from flask_chatroom.limits import DEFAULT_RATE_LIMITS
 from flask_chatroom.protocol import Message
+from flask_chatroom.state import LARGE_ROOM
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -125,6 +129,7 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
         "templates",
         "protocol",
         "deployment",
+        "performance",
         "api",
         "changes",
     ):
@@ -429,7 +434,9 @@ def sent_signal_arguments() -> dict[str, set[str]]:
     """Signal name -> the keyword arguments the package sends it with.
 
     Finds ``signals.<name>.send(app, key=...)`` and ``signal.send(...)`` where
-    ``signal`` was assigned from ``signals.<name>`` in the same function.
+    ``signal`` was assigned from ``signals.<name>`` in the same function, and
+    the same two through a helper that takes the signal first:
+    ``_send_signal(signals.<name>, key=...)``.
     """
     names = signal_names()
     sent: dict[str, set[str]] = {name: set() for name in names}
@@ -445,13 +452,14 @@ def sent_signal_arguments() -> dict[str, set[str]]:
                         if isinstance(target, ast.Name):
                             aliases[target.id] = _signals_in(node.value, names)
             for node in ast.walk(function):
-                if not (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "send"
-                ):
+                if not isinstance(node, ast.Call):
                     continue
-                receiver = node.func.value
+                if isinstance(node.func, ast.Attribute) and node.func.attr == "send":
+                    receiver = node.func.value
+                elif isinstance(node.func, ast.Name) and node.args:
+                    receiver = node.args[0]  # a helper given the signal
+                else:
+                    continue
                 if isinstance(receiver, ast.Name):
                     targets = aliases.get(receiver.id, set())
                 else:
@@ -585,3 +593,91 @@ def test_security_payload_table_gives_each_parsed_field(parser: str) -> None:
         assert event in rows, f"the payload table has no row for {event!r}"
         missing = fields - literals(rows[event])
         assert not missing, f"the {event!r} row does not give {sorted(missing)}"
+
+
+# -- deployment.rst --------------------------------------------------------------------
+
+EXAMPLES = ROOT / "examples"
+
+
+def test_deployment_names_every_deployment_file() -> None:
+    text = page("deployment")
+    shipped = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in (EXAMPLES / "deploy").iterdir()
+        if path.is_file() and not path.name.startswith(".")
+    )
+    assert shipped, "examples/deploy/ holds no file"
+    missing = [name for name in [*shipped, "examples/Procfile"] if name not in text]
+    assert not missing, f"deployment.rst does not name {missing}"
+
+
+def doctor_checks() -> dict[str, set[str]]:
+    """Check name -> its levels, from every ``Finding(level, check, ...)`` in
+    doctor.py."""
+    tree = ast.parse((PACKAGE / "doctor.py").read_text(encoding="utf-8"))
+    checks: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "Finding"
+        ):
+            continue
+        given = dict(zip(("level", "check"), node.args, strict=False))
+        given.update((kw.arg, kw.value) for kw in node.keywords if kw.arg)
+        level, check = given.get("level"), given.get("check")
+        assert isinstance(level, ast.Constant) and isinstance(check, ast.Constant), (
+            f"doctor.py line {node.lineno}: a Finding whose level or check is not a "
+            "string literal; teach this test to read it"
+        )
+        checks.setdefault(check.value, set()).add(level.value)
+    return checks
+
+
+def test_deployment_lists_every_doctor_check_with_its_levels() -> None:
+    checks = doctor_checks()
+    assert checks, "doctor.py makes no Finding: has it been renamed?"
+    rows = table_rows(section(page("deployment"), "The checks"))
+    missing = set(checks) - set(rows)
+    unknown = set(rows) - set(checks)
+    assert not missing, f"the doctor table in deployment.rst lacks {sorted(missing)}"
+    assert not unknown, (
+        f"the doctor table in deployment.rst lists checks the code lacks: "
+        f"{sorted(unknown)}"
+    )
+    for check, levels in checks.items():
+        for level in levels - {"ok"}:
+            assert level in rows[check], f"the {check!r} row does not say {level!r}"
+
+
+def test_deployment_gives_the_doctor_command_and_its_options() -> None:
+    text = page("deployment")
+    command = cli_commands()["doctor"]
+    assert "flask chatroom doctor" in text
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for opt in param.opts:
+                assert opt in text, f"deployment.rst does not mention doctor {opt}"
+    assert "WEB_CONCURRENCY" in text
+
+
+# -- large rooms -----------------------------------------------------------------------
+
+SIZE_PHRASE = re.compile(
+    r"\b(?:more\s+than|up\s+to|first|at\s+most)\s+([\d,]+)\s+(?:users|entries)\b"
+)
+
+
+def test_rooms_gives_the_real_size_of_a_large_room() -> None:
+    body = section(page("rooms"), "Large rooms")
+    assert re.search(rf"\b{LARGE_ROOM}\b", body), (
+        f"the Large rooms section of rooms.rst does not say {LARGE_ROOM}"
+    )
+
+
+@pytest.mark.parametrize("name", ["rooms", "protocol", "performance"])
+def test_every_large_room_size_in_the_docs_is_the_real_one(name: str) -> None:
+    sizes = {int(size.replace(",", "")) for size in SIZE_PHRASE.findall(page(name))}
+    stale = sizes - {LARGE_ROOM}
+    assert not stale, f"{name}.rst gives {sorted(stale)} as the size of a large room"

@@ -17,7 +17,7 @@ import os
 bind = os.environ.get("BIND", "127.0.0.1:5000")
 worker_class = "gevent"
 workers = 1
-# gunicorn's default is 1,000: the worker would refuse the 1,001st client.
+# gunicorn's default is 1,000: the 1,001st client would wait in the accept queue.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
 # gevent workers answer the arbiter's heartbeat while connections stay open.
 timeout = 30
