@@ -10,6 +10,9 @@ Engine.IO sees it:
   once; the next frame then starts in the middle of the previous one and the
   browser reports "Invalid frame header". The socket handed to simple-websocket
   here sends every frame whole (``sendall``) and one frame at a time.
+- **Reads take turns.** simple-websocket keeps reading a socket that has data
+  without yielding, so one client flooding its WebSocket could hold a gevent
+  worker; the socket here yields after every read.
 - **No Nagle delay.** ``TCP_NODELAY`` on the connection, so a small frame is not
   held back for up to 40 ms waiting for an ACK (gevent's WSGI server does not set
   it).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
@@ -46,6 +50,13 @@ class WholeSendSocket:
         with self._writing:
             self._sock.sendall(data, *flags)
         return len(data)
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        data: bytes = self._sock.recv(size, *flags)
+        # A busy socket always has data, so without this its reader would never
+        # let other greenlets run: one flooding client could stall the worker.
+        time.sleep(0)  # gevent.sleep(0) once gevent has patched
+        return data
 
     def dup(self) -> WholeSendSocket:
         return WholeSendSocket(self._sock.dup())

@@ -90,7 +90,7 @@ def test_a_flooding_client_is_limited_and_others_are_not_slowed(
     other = ChatClient(live_server.url, transports=["websocket"])
     other.next("welcome")
     baseline = []
-    for i in range(5):
+    for i in range(3):
         started = time.monotonic()
         assert other.send({"message": f"before {i}"})["ok"] is True
         baseline.append(time.monotonic() - started)
@@ -107,7 +107,7 @@ def test_a_flooding_client_is_limited_and_others_are_not_slowed(
         started = time.monotonic()
         assert other.send({"message": f"during {i}"})["ok"] is True
         during.append(time.monotonic() - started)
-        time.sleep(0.1)
+        time.sleep(0.25)  # well inside this user's own limit of 5 a second
     out, _ = flooder.communicate(timeout=30)
     report = json.loads(out)
     assert report["codes"] in ([], ["rate_limited"])  # its own reader may lag
@@ -117,17 +117,17 @@ def test_a_flooding_client_is_limited_and_others_are_not_slowed(
         assert time.monotonic() < deadline, live_server.log()[-2000:]
         time.sleep(0.1)
     after = []
-    for i in range(5):
+    for i in range(3):
         started = time.monotonic()
         assert other.send({"message": f"after {i}"})["ok"] is True
         after.append(time.monotonic() - started)
-    # Not speed targets (those live in benchmarks/). Once the flooder is cut off
-    # the other user is served as before. While it floods, every message still
-    # arrives, but a gevent worker spends its time parsing the flood's WebSocket
-    # frames (simple-websocket reads a busy socket without yielding), so single
-    # messages can wait up to a second or two: see the security docs.
-    assert max(after) < max(0.5, 5 * max(baseline)), (baseline, after)
-    assert max(during) < 5.0, during
+        time.sleep(0.25)
+    # Not speed targets (those live in benchmarks/): the other user is served
+    # about as fast during the flood as before and after it. (The transport
+    # middleware makes a busy socket's reader yield between reads; without it,
+    # simple-websocket parsed the flood without letting anyone else run.)
+    usual = max(0.25, 10 * max(baseline + after))
+    assert max(during) < usual, (baseline, during, after)
     # The flooder's messages beyond its burst (and one refill) never reached the room.
     texts = []
     while not other.inbox.empty():
@@ -136,8 +136,8 @@ def test_a_flooding_client_is_limited_and_others_are_not_slowed(
             texts.append(data["message"])
     assert sum(t.startswith("f") for t in texts) <= 30
     assert [t for t in texts if not t.startswith("f")] == [
-        *(f"before {i}" for i in range(5)),
+        *(f"before {i}" for i in range(3)),
         *(f"during {i}" for i in range(10)),
-        *(f"after {i}" for i in range(5)),
+        *(f"after {i}" for i in range(3)),
     ]
     other.client.disconnect()
