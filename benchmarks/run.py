@@ -183,9 +183,10 @@ def run_server_suite(server: Server, quick: bool) -> list[dict[str, Any]]:
                 result.update(server=server.name, mode=mode, deflate=deflate)
                 rows.append(result)
                 print(json.dumps(result), flush=True)
+    # RSS growth per client comes with every row (rss_kb_per_client): measured
+    # between the server's RSS before the clients connected and after.
     idle = loadgen(server, clients=1000, mode="connect", hold=3)
     idle.update(server=server.name, mode="idle-1000")
-    idle["rss_kb_per_client"] = None
     rows.append(idle)
     if not quick:
         big = loadgen(server, clients=15000, mode="connect", hold=2, connect_timeout=30)
@@ -193,35 +194,6 @@ def run_server_suite(server: Server, quick: bool) -> list[dict[str, Any]]:
         rows.append(big)
         print(json.dumps(big), flush=True)
     return rows
-
-
-def rss_per_client(server: Server, clients: int) -> float:
-    """Connect *clients* idle clients and measure the worker's RSS growth."""
-    before = server.rss_kb()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "loadgen.py"),
-            "--url",
-            server.url,
-            "--namespace",
-            server.namespace,
-            "--cpu",
-            "1",
-            "--clients",
-            str(clients),
-            "--mode",
-            "connect",
-            "--hold",
-            "6",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(4.5)
-    during = server.rss_kb()
-    proc.communicate()
-    return round((during - before) / clients, 1)
 
 
 def versions() -> dict[str, str]:
@@ -268,15 +240,7 @@ def main() -> None:
     for name, app, env, namespace in servers:
         server = Server(name, app, env, namespace)
         try:
-            rows = run_server_suite(server, args.quick)
-            rows.append(
-                {
-                    "server": name,
-                    "mode": "rss-per-idle-client-1000",
-                    "rss_kb_per_client": rss_per_client(server, 1000),
-                }
-            )
-            report["rows"] += rows
+            report["rows"] += run_server_suite(server, args.quick)
         finally:
             server.stop()
     for store, database in (

@@ -895,23 +895,29 @@
     var users = data.users.filter(function (user) {
       return user && typeof user.name === "string";
     });
-    // Whoever is not here any more is not typing either.
+    // A large room's list is capped; count is how many are really here.
+    var count = typeof data.count === "number" ? data.count : users.length;
+    var complete = users.length >= count;
+    // Whoever is not here any more is not typing either (only knowable when
+    // the list is complete).
     var here = new Set(users.map(function (user) {
       return personKey(user.user_id, user.name);
     }));
     var self = this;
     var gone = false;
-    Array.from(this.typers.keys()).forEach(function (key) {
-      if (!here.has(key)) {
-        gone = self.forgetTyper(key) || gone;
-      }
-    });
+    if (complete) {
+      Array.from(this.typers.keys()).forEach(function (key) {
+        if (!here.has(key)) {
+          gone = self.forgetTyper(key) || gone;
+        }
+      });
+    }
     if (gone) {
       this.showTyping();
     }
     if (this.peopleToggle) {
       this.peopleToggle.hidden = false;
-      this.peopleToggle.textContent = users.length + " online";
+      this.peopleToggle.textContent = count + " online";
     }
     if (!this.peopleList) {
       return;
