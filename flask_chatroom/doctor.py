@@ -17,6 +17,16 @@ from flask import Flask
 from .state import ChatState, get_state
 from .vendor import SOCKETIO_CLIENT_VERSION
 
+#: Words that mark a SECRET_KEY as an example value nobody replaced.
+PLACEHOLDER_WORDS = (
+    "change-me",
+    "changeme",
+    "change me",
+    "dev-only",
+    "example",
+    "secret!",
+)
+
 #: socket.io-client major version -> the python-socketio major version that
 #: speaks the same Socket.IO protocol (protocol 5: client 3.x/4.x, server 5.x).
 COMPATIBLE_SERVER = {"3": "5", "4": "5"}
@@ -114,17 +124,41 @@ def check_cors(state: ChatState) -> Finding:
             "Leave cors_allowed_origins unset (same origin only) or list your own "
             "origins.",
         )
+    if isinstance(origins, (list, tuple)) and not origins:
+        return Finding(
+            "error",
+            "allowed origins",
+            "cors_allowed_origins=[] turns Engine.IO's origin check off: any web site "
+            "can open chat connections with your users' cookies.",
+            "Leave cors_allowed_origins unset (same origin only) or list your own "
+            "origins.",
+        )
     return Finding("ok", "allowed origins", "Only listed origins may connect.")
 
 
 def check_secret_key(app: Flask) -> Finding:
-    if not app.secret_key:
+    fix = (
+        'Set SECRET_KEY to a long random value (python -c "import secrets; '
+        'print(secrets.token_hex(32))"), the same in every process.'
+    )
+    key = app.secret_key
+    if not key:
         return Finding(
             "error",
             "SECRET_KEY",
             "The app has no SECRET_KEY: no sessions, so guests get a new name on every "
             "connection and Flask-Login cannot work.",
-            "Set SECRET_KEY to a long random value, the same in every process.",
+            fix,
+        )
+    text = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
+    placeholder = any(word in text.lower() for word in PLACEHOLDER_WORDS)
+    if len(text) < 24 or placeholder:
+        return Finding(
+            "error",
+            "SECRET_KEY",
+            "SECRET_KEY looks like a placeholder or is short: anyone who guesses it "
+            "can sign sessions and speak as any user.",
+            fix,
         )
     return Finding("ok", "SECRET_KEY", "SECRET_KEY is set.")
 

@@ -171,6 +171,8 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         ``internal_error``).
         """
         state = get_state()
+        if not state.setup_finished:  # SocketIO.init_app came after the chat's
+            state.extension.finish_setup(app_object())
         try:
             identity = state.identify()
         except Exception:

@@ -122,15 +122,29 @@ class Chatroom:
             )
 
         store = _make_store(app.instance_path, config)
-        app.extensions[EXTENSION_KEY] = ChatState(
-            self, socketio, config, store, **_shared_backends(socketio, config)
-        )
+        state = ChatState(self, socketio, config, store)
+        app.extensions[EXTENSION_KEY] = state
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         socketio.on_namespace(ChatNamespace(config.namespace))
-        # In front of Socket.IO's middleware: now, or (when SocketIO.init_app comes
-        # later) on the app's first request.
-        app.extensions[EXTENSION_KEY].transport_ready = transport.install(
-            app, config.websocket_compression
+        if socketio.server is not None:
+            self.finish_setup(app)
+        # Otherwise SocketIO.init_app comes later, with options (a message queue)
+        # this setup depends on: it finishes on the app's first request or
+        # connection instead.
+
+    def finish_setup(self, app: Flask) -> None:
+        """The part of :meth:`init_app` that needs the app's ``SocketIO`` to be set
+        up: the shared backends (Redis, when the message queue is Redis) and the
+        WebSocket transport middleware. Runs once; :meth:`init_app` calls it, or
+        the first request or connection when ``SocketIO.init_app`` came later."""
+        state = get_state(app)
+        if state.setup_finished:
+            return
+        state.setup_finished = True
+        for name, backend in _shared_backends(state.socketio, state.config).items():
+            setattr(state, name, backend)
+        state.transport_ready = transport.install(
+            app, state.config.websocket_compression
         )
 
     # -- hooks ----------------------------------------------------------------------

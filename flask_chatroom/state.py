@@ -98,6 +98,8 @@ class ChatState:
         self._housekeeping = False
         #: whether :mod:`flask_chatroom.transport` is in front of Socket.IO
         self.transport_ready = False
+        #: whether :meth:`Chatroom.finish_setup` ran
+        self.setup_finished = False
         self._presence_due: set[str] = set()
 
     # -- identity -------------------------------------------------------------------

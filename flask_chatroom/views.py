@@ -18,10 +18,10 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import __version__, transport
+from . import __version__
 from .identity import Identity, guest_from_session
 from .protocol import NICKNAME_MAX
-from .state import MAX_HISTORY_PAGE, get_state
+from .state import MAX_HISTORY_PAGE, app_object, get_state
 from .vendor import SOCKETIO_CLIENT_VERSION
 
 blueprint = Blueprint(
@@ -116,13 +116,11 @@ def messages_api(room: str) -> Response:
 
 
 @blueprint.before_app_request
-def _install_transport() -> None:
-    # Only until the WebSocket transport middleware is in place (see extension).
+def _finish_setup() -> None:
+    # Only when SocketIO.init_app came after the chat's (see Chatroom.finish_setup).
     state = get_state()
-    if not state.transport_ready:
-        state.transport_ready = transport.install(
-            current_app, state.config.websocket_compression
-        )
+    if not state.setup_finished:
+        state.extension.finish_setup(app_object())
 
 
 @blueprint.after_request

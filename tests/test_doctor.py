@@ -21,7 +21,7 @@ def host(
 ) -> Flask:
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY="s",
+        SECRET_KEY="9f2c4e7a1b3d5f6e8a0c2e4f6a8b0d1c",
         CHATROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'chat.db'}",
         **(config or {}),
     )
@@ -92,7 +92,8 @@ def test_no_secret_key_is_an_error(tmp_path: Path) -> None:
 def test_a_missing_schema_or_database(tmp_path: Path) -> None:
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY="s", CHATROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'new.db'}"
+        SECRET_KEY="9f2c4e7a1b3d5f6e8a0c2e4f6a8b0d1c",
+        CHATROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'new.db'}",
     )
     register_chat(app, SocketIO(app, async_mode="gevent"))
     code, out = doctor(app)
@@ -101,7 +102,7 @@ def test_a_missing_schema_or_database(tmp_path: Path) -> None:
     assert "fix: Run flask chatroom init-db" in out
     broken = Flask(__name__)
     broken.config.update(
-        SECRET_KEY="s",
+        SECRET_KEY="9f2c4e7a1b3d5f6e8a0c2e4f6a8b0d1c",
         CHATROOM_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none",
     )
     register_chat(broken, SocketIO(broken, async_mode="gevent"))
@@ -119,3 +120,18 @@ def test_a_client_that_does_not_match_the_server(
     code, out = doctor(host(tmp_path))
     assert code == 1
     assert "socket.io-client 2.5.0 does not speak the protocol" in out
+
+
+def test_an_empty_origin_list_is_an_error(tmp_path: Path) -> None:
+    code, out = doctor(host(tmp_path, cors_allowed_origins=[]))
+    assert code == 1
+    assert "cors_allowed_origins=[] turns Engine.IO's origin check off" in out
+
+
+def test_a_placeholder_or_short_secret_key_is_an_error(tmp_path: Path) -> None:
+    for key in ("dev-only-example-secret-change-me", "short"):
+        app = host(tmp_path)
+        app.secret_key = key
+        code, out = doctor(app)
+        assert code == 1, key
+        assert "SECRET_KEY looks like a placeholder or is short" in out

@@ -90,12 +90,18 @@ def test_app_factory_with_delayed_init() -> None:
 
 
 def test_chat_registered_before_socketio_init_app() -> None:
+    from flask_chatroom.transport import WebSocketTransport
+
     socketio = SocketIO()
     app = Flask(__name__)
     register_chat(app, socketio)
     socketio.init_app(app, async_mode="threading")
+    assert not isinstance(app.wsgi_app, WebSocketTransport)
     client = socketio.test_client(app, namespace="/chat")
     assert events(client, "welcome")[0]["room"] == "lobby"
+    # The first connection finished the setup that needed SocketIO.
+    assert app.extensions["chatroom"].setup_finished
+    assert isinstance(app.wsgi_app, WebSocketTransport)
 
 
 def test_registering_twice_is_a_clear_error() -> None:

@@ -116,3 +116,25 @@ def test_the_chat_picks_redis_from_the_message_queue_or_its_own_setting(
     from flask_chatroom.presence import LocalPresence
 
     assert isinstance(make_app().extensions["chatroom"].presence, LocalPresence)
+
+
+def test_a_message_queue_given_after_the_chat_is_still_used(redis_url: str) -> None:
+    from flask import Flask
+    from flask_socketio import SocketIO
+
+    from flask_chatroom import register_chat
+    from flask_chatroom.transport import WebSocketTransport
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="s", CHATROOM_DATABASE_URL="memory://")
+    socketio = SocketIO()
+    register_chat(app, socketio)  # the chat first ...
+    socketio.init_app(app, async_mode="threading", message_queue=redis_url)  # ... then
+    state = app.extensions["chatroom"]
+    assert not state.setup_finished
+    assert app.test_client().get("/chat/").status_code == 200  # the first request
+    assert state.setup_finished
+    assert isinstance(state.presence, RedisPresence)
+    assert isinstance(state.limiter, RedisLimiter)
+    assert isinstance(app.wsgi_app, WebSocketTransport)
+    state.stop_housekeeping()
