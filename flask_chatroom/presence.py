@@ -71,6 +71,10 @@ class Presence(ABC):
     def rooms_of(self, sid: str) -> set[str]:
         """The rooms connection *sid* is in."""
 
+    def is_member(self, sid: str, room: str) -> bool:
+        """Whether connection *sid* is in *room* (asked for every message)."""
+        return room in self.rooms_of(sid)
+
     def sweep(self) -> list[Change]:
         """Drop the entries of processes that died; returns what that changed.
 
@@ -157,3 +161,7 @@ class LocalPresence(Presence):
         with self._lock:
             known = self._sids.get(sid)
             return set(known[1]) if known else set()
+
+    def is_member(self, sid: str, room: str) -> bool:
+        known = self._sids.get(sid)
+        return known is not None and room in known[1]

@@ -179,6 +179,9 @@ class RedisPresence(Presence):
         with self._lock:
             return set(self._local.get(sid, ()))
 
+    def is_member(self, sid: str, room: str) -> bool:
+        return room in self._local.get(sid, ())
+
     def sweep(self) -> list[Change]:
         """Remove the entries of dead processes and empty rooms; renew our own."""
         self.heartbeat()

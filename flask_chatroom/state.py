@@ -343,7 +343,7 @@ class ChatState:
 
     def is_member(self, sid: str, room: str) -> bool:
         """Whether connection *sid* is in *room*."""
-        return room in self.presence.rooms_of(sid)
+        return self.presence.is_member(sid, room)
 
     def _announce(self, change: Change) -> None:
         """Tell *change*'s room: a ``notice`` and the new ``presence``.

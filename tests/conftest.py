@@ -108,6 +108,21 @@ def connect(
             client.disconnect(app.extensions["chatroom"].config.namespace)
 
 
+def send(client: SocketIOTestClient, text: str, **extra: Any) -> Any:
+    """Post *text* (with more payload fields) on the chat's namespace; the ack."""
+    return client.emit(
+        "message broadcast",
+        {"message": text, **extra},
+        namespace="/chat",
+        callback=True,
+    )
+
+
+def call(client: SocketIOTestClient, event: str, payload: Any) -> Any:
+    """Emit *event* with *payload* on the chat's namespace; the ack."""
+    return client.emit(event, payload, namespace="/chat", callback=True)
+
+
 def events(
     client: SocketIOTestClient, name: str, namespace: str = "/chat"
 ) -> list[Any]:

@@ -13,20 +13,7 @@ from flask_socketio import SocketIOTestClient
 from flask_chatroom import Chatroom, Identity, Message, signals
 from flask_chatroom.limits import Limit, LocalLimiter
 
-from .conftest import events, make_app
-
-
-def send(client: SocketIOTestClient, text: str, **extra: Any) -> Any:
-    return client.emit(
-        "message broadcast",
-        {"message": text, **extra},
-        namespace="/chat",
-        callback=True,
-    )
-
-
-def call(client: SocketIOTestClient, event: str, payload: Any) -> Any:
-    return client.emit(event, payload, namespace="/chat", callback=True)
+from .conftest import call, events, make_app, send
 
 
 def connect(app: Flask, **kwargs: Any) -> SocketIOTestClient:

@@ -14,22 +14,9 @@ from flask_socketio import SocketIOTestClient
 
 from flask_chatroom import Message, signals
 
-from .conftest import events, make_app
+from .conftest import call, events, make_app, send
 
 Connect = Callable[..., SocketIOTestClient]
-
-
-def send(client: SocketIOTestClient, text: str, **extra: Any) -> Any:
-    return client.emit(
-        "message broadcast",
-        {"message": text, **extra},
-        namespace="/chat",
-        callback=True,
-    )
-
-
-def call(client: SocketIOTestClient, event: str, payload: Any) -> Any:
-    return client.emit(event, payload, namespace="/chat", callback=True)
 
 
 def texts(messages: list[dict[str, Any]]) -> list[str]:
