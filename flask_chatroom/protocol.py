@@ -49,6 +49,8 @@ EVENT_MUTE = "mute"
 #: Server -> room: someone came or went,
 #: ``{"room", "kind", "client", "user_id", "ts"}``.
 EVENT_NOTICE = "notice"
+#: Server -> a guest's other connections after a nickname change: ``{"client"}``.
+EVENT_RENAMED = "renamed"
 
 # -- error codes --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from .protocol import (
     EVENT_MESSAGE,
     EVENT_NOTICE,
     EVENT_PRESENCE,
+    EVENT_RENAMED,
     ChatError,
     Message,
     now_ms,
@@ -237,6 +238,8 @@ class ChatState:
         rooms: set[str] = set()
         for other in sids:
             rooms.update(self.presence.rename(other, renamed))
+            if other != sid:  # the other tabs learn their new name
+                self.emit(EVENT_RENAMED, {"client": name}, to=other)
         for room in sorted(rooms):
             self.emit_presence(room)
         return renamed

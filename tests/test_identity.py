@@ -333,3 +333,17 @@ def test_an_identity_from_the_loader_is_a_signed_in_user() -> None:
         False,
         False,
     )
+
+
+def test_a_nickname_reaches_the_guests_other_tabs() -> None:
+    app, _ = login_host()
+    http = app.test_client()
+    http.get("/chat/")
+    socketio = app.extensions["socketio"]
+    tab1 = socketio.test_client(app, namespace="/chat", flask_test_client=http)
+    tab2 = socketio.test_client(app, namespace="/chat", flask_test_client=http)
+    tab1.get_received("/chat")
+    tab2.get_received("/chat")
+    assert call(tab1, "nickname", {"name": "Nova"})["name"] == "Nova"
+    assert events(tab2, "renamed") == [{"client": "Nova"}]
+    assert events(tab1, "renamed") == []

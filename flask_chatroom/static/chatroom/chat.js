@@ -366,6 +366,12 @@
         self.showError(reason);
       }
     });
+    socket.on("renamed", function (data) {
+      // Another tab of this guest picked a new nickname.
+      if (data && typeof data.client === "string") {
+        self.setName(data.client);
+      }
+    });
     socket.on("welcome", function (data) {
       self.welcome(data || {});
     });
