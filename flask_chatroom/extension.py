@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import cli as _cli  # noqa: F401  (registers the `flask chatroom` commands)
@@ -12,7 +13,7 @@ from . import signals, transport
 from .config import ConfigError, check_options, resolve
 from .events import ChatNamespace
 from .identity import Identity, IdentityLoader
-from .protocol import ChatError, Message, clean_text, is_valid_room_name
+from .protocol import ChatError, Message, is_valid_room_name, message_text
 from .state import ChatState, app_object, get_state
 from .store import MemoryStore, MessageStore, SQLStore, sqlite_engine
 from .views import blueprint
@@ -238,22 +239,14 @@ class Chatroom:
                 signals.message_rejected.send(app_object(), message=message, user=user)
                 raise ChatError("rejected", "This message was not accepted.")
             message = result
-        if self._filters:
-            text = clean_text(message.text)
-            if not text or len(text) > get_state().config.max_message_length:
-                raise ChatError("rejected", "This message was not accepted.")
-            # Only the text is the filter's; every other field stays the server's.
-            message = Message(
-                room=original.room,
-                client=user.name,
-                text=text,
-                user_id=user.user_id,
-                client_id=original.client_id,
-                sender_id=user.id,
-                id=original.id,
-                ts=original.ts,
-            )
-        return message
+        if message is original:
+            return message
+        try:
+            text = message_text(message.text, get_state().config.max_message_length)
+        except ChatError:
+            raise ChatError("rejected", "This message was not accepted.") from None
+        # Only the text is the filter's; every other field stays the server's.
+        return replace(original, text=text)
 
     def may_join(self, user: Identity, room: str) -> bool:
         """Whether *user* may join *room*, by the :meth:`can_join` hook."""
@@ -310,11 +303,7 @@ class Chatroom:
         state = get_state()
         if not is_valid_room_name(room) or not state.config.room_exists(room):
             raise ChatError("unknown_room", f"There is no room {room!r}.")
-        cleaned = clean_text(text)
-        if not cleaned:
-            raise ChatError("empty_message", "The message is empty.")
-        if len(cleaned) > state.config.max_message_length:
-            raise ChatError("message_too_long", "The message is too long.")
+        cleaned = message_text(text, state.config.max_message_length)
         identity = (
             sender
             if isinstance(sender, Identity)

@@ -138,6 +138,22 @@ def clean_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_STRIP_TABLE).strip()
 
 
+def message_text(raw: str, max_length: int) -> str:
+    """*raw* as a message's text (:func:`clean_text`), or raise :class:`ChatError`:
+    ``empty_message``, or ``message_too_long`` past *max_length* characters."""
+    too_long = ChatError(
+        "message_too_long", f"Messages are at most {max_length} characters."
+    )
+    if len(raw) > max_length * 4:  # cheap refusal before normalizing huge input
+        raise too_long
+    text = clean_text(raw)
+    if not text:
+        raise ChatError("empty_message", "The message is empty.")
+    if len(text) > max_length:
+        raise too_long
+    return text
+
+
 @dataclass(frozen=True)
 class SendRequest:
     """A parsed ``message broadcast`` payload."""
@@ -163,17 +179,7 @@ def parse_send(payload: Any, max_length: int) -> SendRequest:
         raise ChatError("invalid_payload", 'The payload needs a "message" string.')
     if not isinstance(raw, str):
         raise ChatError("invalid_payload", '"message" must be a string.')
-    if len(raw) > max_length * 4:  # cheap refusal before normalizing huge input
-        raise ChatError(
-            "message_too_long", f"Messages are at most {max_length} characters."
-        )
-    text = clean_text(raw)
-    if not text:
-        raise ChatError("empty_message", "The message is empty.")
-    if len(text) > max_length:
-        raise ChatError(
-            "message_too_long", f"Messages are at most {max_length} characters."
-        )
+    text = message_text(raw, max_length)
 
     room = payload.get("room")
     if room is not None and (not isinstance(room, str) or not is_valid_room_name(room)):

@@ -178,19 +178,25 @@ def start_server(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
+    wait_until_up(url + "/hello", process, log_path)
+    return LiveServer(url, process, log_path)
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait up to 30 s for *url* to answer 200; kill *process* if it never does."""
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
         try:
-            with urllib.request.urlopen(url + "/hello", timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    return LiveServer(url, process, log_path)
+                    return
         except OSError:
             pass
         if time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+            raise RuntimeError(f"server did not start:\n{log.read_text()}")
         time.sleep(0.1)
 
 

@@ -9,12 +9,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import ROOT, free_port, require
+from .conftest import ROOT, free_port, require, wait_until_up
 
 DEPLOY = ROOT / "examples" / "deploy"
 APP = "examples.hostapp.app:create_app()"
@@ -44,22 +42,6 @@ class Process:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server did not start:\n{log.read_text()}")
-        time.sleep(0.1)
 
 
 def start_command(
