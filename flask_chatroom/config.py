@@ -69,6 +69,7 @@ class ChatConfig:
     redis_url: str | None
     presence_expiry: int
     websocket_compression: bool
+    fast_websocket: bool
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -260,6 +261,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "REDIS_URL": (None, _redis_url),
     "PRESENCE_EXPIRY": (15, _positive_int),
     "WEBSOCKET_COMPRESSION": (False, _bool),
+    "FAST_WEBSOCKET": (True, _bool),
 }
 
 

@@ -147,6 +147,15 @@ class Chatroom:
         state.transport_ready = transport.install(
             app, state.config.websocket_compression
         )
+        server = state.socketio.server
+        if (
+            state.config.fast_websocket
+            and not state.config.websocket_compression
+            and server.eio.async_mode == "gevent"
+        ):
+            from . import websocket  # needs gevent and wsproto
+
+            state.fast_websocket = websocket.install(server)
 
     # -- hooks ----------------------------------------------------------------------
 

@@ -99,6 +99,8 @@ class ChatState:
         self._housekeeping = False
         #: whether :mod:`flask_chatroom.transport` is in front of Socket.IO
         self.transport_ready = False
+        #: whether :mod:`flask_chatroom.websocket` serves the WebSocket transport
+        self.fast_websocket = False
         #: whether :meth:`Chatroom.finish_setup` ran
         self.setup_finished = False
         self._presence_due: set[str] = set()

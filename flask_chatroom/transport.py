@@ -58,6 +58,11 @@ class WholeSendSocket:
         time.sleep(0)  # gevent.sleep(0) once gevent has patched
         return data
 
+    @property
+    def unwrapped(self) -> Any:
+        """The socket this one writes to."""
+        return self._sock
+
     def dup(self) -> WholeSendSocket:
         return WholeSendSocket(self._sock.dup())
 

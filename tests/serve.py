@@ -40,5 +40,15 @@ def tutorial() -> Response:
 
 
 socketio = app.extensions["socketio"]
+
+
+@app.route("/_test/websockets")
+def websockets_in_use() -> dict[str, int]:
+    """How many Engine.IO sockets write directly (flask_chatroom.websocket)."""
+    sockets = list(socketio.server.eio.sockets.values())
+    direct = sum(type(s.queue).__name__ == "DirectQueue" for s in sockets)
+    return {"direct": direct, "queued": len(sockets) - direct}
+
+
 kwargs = {"allow_unsafe_werkzeug": True} if args.async_mode == "threading" else {}
 socketio.run(app, host="127.0.0.1", port=args.port, **kwargs)

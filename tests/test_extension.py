@@ -62,6 +62,7 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         redis_url=None,
         presence_expiry=15,
         websocket_compression=False,
+        fast_websocket=True,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

@@ -210,6 +210,10 @@
     this.socket = window.io(root.dataset.namespace || "/", {
       path: root.dataset.socketioPath || "/socket.io/",
       forceNew: true,
+      // Straight to WebSocket (the server's fast path); long-polling only if a
+      // WebSocket cannot open (a proxy that blocks it).
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
       // Sent with every (re)connection, so the server sends only what was missed.
       auth: function (callback) {
         callback(self.authData());

@@ -1,0 +1,440 @@
+"""flask-chatroom's WebSocket connection for gevent: broadcasts framed once and
+written straight to each socket.
+
+Under gevent, python-engineio serves a WebSocket with simple-websocket: a reader
+greenlet per connection, Engine.IO's per-socket packet queue and writer greenlet,
+and for every recipient of a broadcast a queue hand-over, a greenlet switch and a
+frame built again in pure Python. :class:`GeventWebSocket` takes simple-websocket's
+place (Engine.IO's ``websocket`` class for the gevent async mode) and changes
+what a delivery costs:
+
+- **Frames built once.** python-socketio already encodes a broadcast once and
+  hands the same Engine.IO packet to every recipient; the WebSocket frame is built
+  from it once too (cached on the packet) and the same bytes go to every socket.
+- **Written where they are sent.** The Engine.IO socket's queue is replaced by
+  :class:`DirectQueue`, which writes each packet to the socket at once, in the
+  order it was sent, with one non-blocking ``send``. What the kernel does not take
+  (a slow reader) waits in a per-connection buffer that a short-lived greenlet
+  flushes; a connection more than :data:`MAX_PENDING_BYTES` behind is closed
+  rather than buffered without bound. One slow client never holds up the others.
+- **One greenlet reads.** Frames are read and parsed in the request's own
+  greenlet (no reader greenlet), with wsproto's frame parser; the handshake is
+  answered from the headers the WSGI server already parsed.
+
+It is used for WebSocket connections that start on the WebSocket transport
+(``transports: ["websocket"]``, as the widget connects). A connection that
+upgrades from long-polling, a server running gevent-websocket, and
+``CHATROOM_WEBSOCKET_COMPRESSION`` (permessage-deflate) keep simple-websocket;
+``CHATROOM_FAST_WEBSOCKET = False`` turns this module off.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import socket
+from collections import deque
+from typing import Any, ClassVar
+
+import gevent
+import gevent.event
+import gevent.queue
+import socketio
+from engineio import packet as engineio_packet
+from socketio import packet as socketio_packet
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping
+from wsproto.frame_protocol import CloseReason, FrameProtocol
+from wsproto.utilities import LocalProtocolError
+
+log = logging.getLogger("flask_chatroom")
+
+#: How far (in bytes) a connection may fall behind before it is closed.
+MAX_PENDING_BYTES = 4 * 1024 * 1024
+#: How much one read takes from the socket.
+RECEIVE_BYTES = 65536
+
+_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_FRAME_ATTRIBUTE = "_chatroom_ws_frame"
+_framer = FrameProtocol(client=False, extensions=[])
+
+
+def frame(data: str | bytes) -> bytes:
+    """One unfragmented, unmasked server frame: text for ``str``, binary for
+    ``bytes``."""
+    return bytes(_framer.send_data(data, fin=True))
+
+
+def packet_frame(pkt: Any) -> bytes:
+    """The WebSocket frame of an Engine.IO packet, built once per packet object
+    (python-socketio hands one packet to every recipient of a broadcast)."""
+    cached: bytes | None = getattr(pkt, _FRAME_ATTRIBUTE, None)
+    if cached is None:
+        cached = frame(pkt.encode())
+        with contextlib.suppress(AttributeError):
+            setattr(pkt, _FRAME_ATTRIBUTE, cached)
+    return cached
+
+
+def accept_key(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` answer to a ``Sec-WebSocket-Key``."""
+    digest = hashlib.sha1(key.encode("ascii") + _ACCEPT_GUID).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def environ_socket(environ: dict[str, Any]) -> tuple[Any, str] | None:
+    """The client's socket in a gevent WSGI environ and the server kind
+    (``"gunicorn"`` for gunicorn's gevent worker, ``"gevent"`` for gevent's WSGI
+    server), or ``None`` when it cannot be found."""
+    sock = environ.get("gunicorn.socket")
+    kind = "gunicorn"
+    if sock is None and environ.get("SERVER_SOFTWARE", "").startswith("gevent"):
+        wsgi_input: Any = environ.get("wsgi.input")
+        if not hasattr(wsgi_input, "raw") and hasattr(wsgi_input, "rfile"):
+            wsgi_input = wsgi_input.rfile
+        sock = getattr(getattr(wsgi_input, "raw", None), "_sock", None)
+        kind = "gevent"
+    if sock is None:
+        return None
+    # The transport middleware's wrapper is for simple-websocket; writes here
+    # are whole and ordered by construction.
+    sock = getattr(sock, "unwrapped", sock)
+    if not hasattr(sock, "_sock"):  # not a gevent socket
+        return None
+    return sock, kind
+
+
+class DirectQueue:
+    """Stands in for an Engine.IO socket's packet queue: a packet put here is
+    written to the WebSocket at once, in the caller's greenlet.
+
+    Engine.IO's writer greenlet still waits on :meth:`get`, which returns only
+    the end-of-connection marker (``None``), so it then closes the WebSocket as it
+    always does.
+    """
+
+    def __init__(self, ws: GeventWebSocket, previous: Any) -> None:
+        self.ws = ws
+        self.finished = gevent.event.Event()
+        # What Engine.IO queued before the handshake (its "open" packet).
+        while not previous.empty():
+            self.put(previous.get_nowait())
+
+    def put(self, pkt: Any, *args: Any, **kwargs: Any) -> None:
+        if pkt is None:
+            self.finished.set()
+        else:
+            self.ws.write(packet_frame(pkt))
+
+    def get(self, block: bool = True, timeout: float | None = None) -> None:
+        if not block:
+            raise gevent.queue.Empty
+        self.finished.wait()  # no timeout: pings are written, not queued
+        return None
+
+    def get_nowait(self) -> None:
+        return self.get(block=False)
+
+    def task_done(self) -> None:
+        pass
+
+    def join(self) -> None:
+        pass
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+
+class GeventWebSocket:
+    """A WebSocket connection for python-engineio's gevent mode.
+
+    Engine.IO creates one per WebSocket request (``cls(handler, server)``) and
+    calls it as a WSGI app; it answers the handshake, then runs *handler* (the
+    Engine.IO socket's WebSocket loop), which reads with :meth:`wait` and writes
+    with :meth:`send`.
+    """
+
+    #: the class to hand requests this one cannot serve (simple-websocket's)
+    fallback: ClassVar[Any] = None
+    #: the open connections that Engine.IO's queue bypasses, by Engine.IO sid
+    registry: ClassVar[dict[str, GeventWebSocket]] = {}
+
+    def __init__(self, handler: Any, server: Any) -> None:
+        self.app = handler
+        self.server = server
+        self._sock: Any = None  # Engine.IO sets its ping timeout on this
+        self._raw: Any = None
+        self.conn = Connection(ConnectionType.SERVER)
+        self.incoming: deque[str | bytes] = deque()
+        self.partial: list[str | bytes] = []
+        self.partial_size = 0
+        self.pending: list[bytes] | None = None
+        self.pending_size = 0
+        self.closed = False
+
+    # -- WSGI: the handshake --------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        found = environ_socket(environ)
+        if found is None or "wsgi.websocket" in environ:
+            return self._fall_back(environ, start_response)
+        sock, kind = found
+        key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
+        if environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13" or len(key) != 24:
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "text/plain"), ("Sec-WebSocket-Version", "13")],
+            )
+            return [b"Bad WebSocket handshake"]
+        self._sock = sock
+        self._raw = sock._sock  # the non-blocking OS socket under gevent's
+        response = (
+            "HTTP/1.1 101 Switching Protocols\r\n"
+            "Upgrade: websocket\r\n"
+            "Connection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
+        ).encode("ascii")
+        try:
+            sock.sendall(response)
+        except OSError:
+            return []
+        engineio_socket = getattr(self.app, "__self__", None)
+        if engineio_socket is not None and not engineio_socket.connected:
+            # A connection that starts on the WebSocket: its packets go straight
+            # out. (An upgrade from polling keeps Engine.IO's queue: a long-poll
+            # request may still be waiting on it.)
+            engineio_socket.queue = DirectQueue(self, engineio_socket.queue)
+            self.registry[engineio_socket.sid] = self
+        try:
+            self.app(self)
+        finally:
+            if engineio_socket is not None:
+                self.registry.pop(engineio_socket.sid, None)
+            self.close()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if kind == "gunicorn":
+            # gunicorn's async worker: the connection is done, write no response.
+            raise StopIteration
+        return []
+
+    def _fall_back(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.fallback is None:
+            raise RuntimeError("no WebSocket class to fall back on")
+        return self.fallback(self.app, self.server)(environ, start_response)
+
+    # -- Engine.IO's interface -------------------------------------------------
+
+    def wait(self) -> str | bytes | None:
+        """The next message from the client, or ``None`` once the connection is
+        closed."""
+        while not self.incoming:
+            if self.closed:
+                return None
+            try:
+                data = self._sock.recv(RECEIVE_BYTES)
+            except OSError:  # includes the ping timeout Engine.IO set
+                data = b""
+            if not data:
+                self.closed = True
+                return None
+            # A busy socket always has data: let other greenlets run, so one
+            # client flooding its WebSocket cannot stall the worker.
+            gevent.sleep(0)
+            self._receive(data)
+        return self.incoming.popleft()
+
+    def send(self, message: str | bytes) -> None:
+        """Send one message (Engine.IO's writer uses this on upgraded
+        connections)."""
+        if self.closed:
+            raise OSError("the WebSocket is closed")
+        self.write(frame(message))
+
+    def close(self) -> None:
+        """Send a close frame (once) and stop reading."""
+        if self.conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            self.write(self.conn.send(CloseConnection(code=CloseReason.NORMAL_CLOSURE)))
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RD)  # wakes the reading greenlet
+
+    # -- reading -----------------------------------------------------------------
+
+    def _receive(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        limit = self.server.max_http_buffer_size
+        for event in self.conn.events():
+            if isinstance(event, Message):
+                self.partial.append(event.data)
+                self.partial_size += len(event.data)
+                if self.partial_size > limit:
+                    self._fail(CloseReason.MESSAGE_TOO_BIG, "message too large")
+                    return
+                if event.message_finished:
+                    joiner: Any = b"" if isinstance(event, BytesMessage) else ""
+                    self.incoming.append(joiner.join(self.partial))
+                    self.partial, self.partial_size = [], 0
+            elif isinstance(event, Ping):
+                self.write(self.conn.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                with contextlib.suppress(LocalProtocolError):
+                    self.write(self.conn.send(event.response()))
+                self.closed = True
+                return
+
+    def _fail(self, code: CloseReason, reason: str) -> None:
+        log.info("chat: closing a WebSocket: %s", reason)
+        with contextlib.suppress(LocalProtocolError):
+            self.write(self.conn.send(CloseConnection(code=code, reason=reason)))
+        self.closed = True
+
+    # -- writing -----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write *data* now if the socket takes it; keep the rest in order for
+        the flusher. Never blocks the caller."""
+        if self._raw is None:
+            return
+        if self.pending is not None:  # a flush is under way: queue behind it
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size > MAX_PENDING_BYTES:
+                self._abort("the client fell more than 4 MiB behind")
+            return
+        try:
+            sent = self._raw.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._abort(None)
+            return
+        if sent < len(data):
+            self.pending = [data[sent:]]
+            self.pending_size = len(data) - sent
+            gevent.spawn(self._flush)
+
+    def _flush(self) -> None:
+        try:
+            while self.pending:
+                data = b"".join(self.pending)
+                self.pending, self.pending_size = [], 0
+                self._sock.sendall(data)  # waits; honours the socket timeout
+        except OSError:
+            self._abort(None)
+        finally:
+            self.pending = None
+
+    def _abort(self, reason: str | None) -> None:
+        """Drop the connection: the reading greenlet sees it end, and Engine.IO
+        runs its disconnect as for any lost client."""
+        if reason:
+            log.warning("chat: closing a WebSocket: %s", reason)
+        self.pending = None
+        self._raw = None
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+
+class DirectEmit(socketio.Manager):  # type: ignore[misc]
+    """python-socketio's in-process fan-out, writing one pre-built frame to each
+    recipient on a :class:`GeventWebSocket` (others get the packet the usual
+    way). Put in place by :func:`install`, under the app's own manager class
+    (so with a message queue it is the local delivery of what the queue
+    brings)."""
+
+    _chatroom_connections: dict[str, GeventWebSocket]
+
+    def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        connections = self._chatroom_connections
+        if callback is not None or not connections:
+            super().emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)
+            return
+        room = to or room
+        if namespace not in self.rooms:
+            return
+        if isinstance(data, tuple):
+            data = list(data)
+        elif data is not None:
+            data = [data]
+        else:
+            data = []
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        pkt = self.server.packet_class(
+            socketio_packet.EVENT, namespace=namespace, data=[event, *data]
+        )
+        encoded = pkt.encode()
+        if isinstance(encoded, list):  # binary attachments: the usual way
+            super().emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)
+            return
+        eio_pkt = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
+        data_frame = packet_frame(eio_pkt)
+        send_packet = self.server._send_eio_packet
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            ws = connections.get(eio_sid)
+            if ws is None:
+                send_packet(eio_sid, eio_pkt)
+            else:
+                ws.write(data_frame)
+
+
+def _direct_manager_class(cls: type) -> type:
+    if issubclass(cls, DirectEmit):
+        return cls
+    if cls is socketio.Manager:
+        return DirectEmit
+    return type(f"Direct{cls.__name__}", (cls, DirectEmit), {})
+
+
+def install(sio_server: Any) -> bool:
+    """Serve *sio_server*'s WebSockets (python-socketio over python-engineio in
+    gevent mode) with :class:`GeventWebSocket`, and fan broadcasts out with
+    :class:`DirectEmit`.
+
+    :returns: whether it is in place (not in other async modes, nor with
+        gevent-websocket, which does its own handshake, nor with a client
+        manager that is not python-socketio's ``Manager`` or a subclass).
+    """
+    eio_server = sio_server.eio
+    if getattr(eio_server, "async_mode", None) != "gevent":
+        return False
+    drivers = getattr(eio_server, "_async", None)
+    if not isinstance(drivers, dict) or "websocket" not in drivers:
+        return False
+    if not isinstance(sio_server.manager, socketio.Manager):
+        return False
+    current = drivers["websocket"]
+    if isinstance(current, type) and issubclass(current, GeventWebSocket):
+        return True
+    connections: dict[str, GeventWebSocket] = {}
+
+    class WebSocket(GeventWebSocket):
+        fallback = current
+        registry = connections
+
+    # A copy: the module's dict is shared by every Engine.IO server in the
+    # process, and only this one is ours.
+    eio_server._async = {**drivers, "websocket": WebSocket}
+    manager = sio_server.manager
+    manager.__class__ = _direct_manager_class(type(manager))
+    manager._chatroom_connections = connections
+    return True
