@@ -40,6 +40,7 @@ def purge(days: int | None) -> None:
             "Set CHATROOM_RETENTION_DAYS or pass --days to say what to keep."
         )
     removed = state.store.purge(int(time.time() * 1000) - days * DAY_MS)
+    state.forget_history()
     click.echo(f"deleted {removed} message(s) older than {days} day(s)")
 
 

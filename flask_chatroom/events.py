@@ -371,7 +371,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         message_id = parse_message_id(payload)
         if MODERATOR_ROLE not in identity.roles:
             raise ChatError("forbidden", "Only moderators can delete messages.")
-        deleted = state.store.mark_deleted(message_id)
+        deleted = state.mark_deleted(message_id)
         if deleted is None:
             raise ChatError("not_found", "There is no such message.")
         log.info(

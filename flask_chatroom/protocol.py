@@ -317,6 +317,13 @@ def parse_mute(payload: Any) -> tuple[str, str, int]:
     return room, user, seconds
 
 
+class SharedPayload(dict[str, Any]):
+    """An event payload sent, unchanged, to many connections one after another
+    (a room's recent history, sent to everyone who joins). The WebSocket fast
+    path (:mod:`flask_chatroom.websocket`) encodes it once and keeps the
+    encoding, so it must not be changed once it has been emitted."""
+
+
 def now_ms() -> int:
     """The current time in epoch milliseconds, as ``ts`` fields carry it."""
     return time.time_ns() // 1_000_000

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
+from socketio import PubSubManager
 
 from . import signals
 from .identity import (
@@ -28,6 +30,7 @@ from .protocol import (
     EVENT_RENAMED,
     ChatError,
     Message,
+    SharedPayload,
     now_ms,
 )
 from .store import MessageStore
@@ -45,6 +48,12 @@ MAX_HISTORY_PAGE = 200
 #: :data:`PRESENCE_INTERVAL` seconds.
 LARGE_ROOM = 100
 PRESENCE_INTERVAL = 1.0
+#: How long (seconds) a room's recent history, as sent on join, is kept in
+#: memory. Every message and deletion made through this process replaces it at
+#: once; the limit bounds how late a joiner sees what another process wrote
+#: without a message queue (``flask chatroom purge``, a script). With a message
+#: queue (several processes) it is not kept at all.
+HISTORY_CACHE_SECONDS = 2.0
 _ROOM_LOCKS = 64
 
 if TYPE_CHECKING:
@@ -104,6 +113,8 @@ class ChatState:
         #: whether :meth:`Chatroom.finish_setup` ran
         self.setup_finished = False
         self._presence_due: set[str] = set()
+        # room -> (monotonic time, the history payload sent on join)
+        self._recent: dict[str, tuple[float, SharedPayload]] = {}
 
     # -- identity -------------------------------------------------------------------
 
@@ -314,21 +325,16 @@ class ChatState:
         with self._room_lock(room):
             self.socketio.server.enter_room(sid, room, namespace=self.config.namespace)
             if since is None:
-                messages, more = self.store.history(
-                    room, limit=self.config.history_limit
-                )
+                history = self.recent_history(room)
             else:
                 messages, more = self.store.since(room, since, limit=CATCHUP_LIMIT)
-            self.emit(
-                EVENT_HISTORY,
-                {
-                    "room": room,
-                    "messages": [m.to_wire() for m in messages],
-                    "has_more": more,
-                    "since": since,
-                },
-                to=sid,
-            )
+                history = SharedPayload(
+                    room=room,
+                    messages=[m.to_wire() for m in messages],
+                    has_more=more,
+                    since=since,
+                )
+            self.emit(EVENT_HISTORY, history, to=sid)
         change = self.presence.join(room, sid, identity)
         if change.kind is None:
             # Another tab of the same user was already here: only this tab
@@ -336,6 +342,43 @@ class ChatState:
             self.emit_presence(room, to=sid)
         else:
             self._announce(change)
+
+    def recent_history(self, room: str) -> SharedPayload:
+        """The ``history`` payload a newcomer to *room* gets: its last
+        :data:`CHATROOM_HISTORY_LIMIT` messages. Call it under the room's lock.
+
+        Kept for :data:`HISTORY_CACHE_SECONDS` in a single process, so a crowd
+        joining costs one query and one encoding, not one each."""
+        now = time.monotonic()
+        cached = self._recent.get(room)
+        if cached is not None and now - cached[0] < HISTORY_CACHE_SECONDS:
+            return cached[1]
+        messages, more = self.store.history(room, limit=self.config.history_limit)
+        history = SharedPayload(
+            room=room,
+            messages=[m.to_wire() for m in messages],
+            has_more=more,
+            since=None,
+        )
+        if not isinstance(self.socketio.server.manager, PubSubManager):
+            self._recent[room] = (now, history)
+        return history
+
+    def forget_history(self, room: str | None = None) -> None:
+        """Drop the kept history of *room* (of every room if ``None``) after a
+        change to it."""
+        if room is None:
+            self._recent.clear()
+        else:
+            self._recent.pop(room, None)
+
+    def mark_deleted(self, message_id: str) -> Message | None:
+        """Mark a message deleted in the store; ``None`` if there is none."""
+        deleted = self.store.mark_deleted(message_id)
+        if deleted is not None:
+            with self._room_lock(deleted.room):
+                self.forget_history(deleted.room)
+        return deleted
 
     def leave(self, sid: str, room: str) -> bool:
         """Take connection *sid* out of *room*; ``False`` if it was not there."""
@@ -416,6 +459,7 @@ class ChatState:
         with self._room_lock(message.room):
             stored, created = self.store.add(message)
             if created:
+                self.forget_history(stored.room)
                 self.emit(EVENT_MESSAGE, stored.to_wire(), to=stored.room)
         if created:
             _send_signal(signals.message_sent, message=stored)

@@ -49,6 +49,8 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping
 from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.utilities import LocalProtocolError
 
+from .protocol import SharedPayload
+
 log = logging.getLogger("flask_chatroom")
 
 #: How far (in bytes) a connection may fall behind before it is closed.
@@ -351,6 +353,7 @@ class DirectEmit(socketio.Manager):  # type: ignore[misc]
     brings)."""
 
     _chatroom_connections: dict[str, GeventWebSocket]
+    _chatroom_rooms_of: dict[tuple[str, str], set[Any]]
 
     def emit(
         self,
@@ -370,22 +373,12 @@ class DirectEmit(socketio.Manager):  # type: ignore[misc]
         room = to or room
         if namespace not in self.rooms:
             return
-        if isinstance(data, tuple):
-            data = list(data)
-        elif data is not None:
-            data = [data]
-        else:
-            data = []
-        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        pkt = self.server.packet_class(
-            socketio_packet.EVENT, namespace=namespace, data=[event, *data]
-        )
-        encoded = pkt.encode()
-        if isinstance(encoded, list):  # binary attachments: the usual way
+        built = self._encode(event, data, namespace)
+        if built is None:  # binary attachments: the usual way
             super().emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)
             return
-        eio_pkt = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
-        data_frame = packet_frame(eio_pkt)
+        eio_pkt, data_frame = built
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         send_packet = self.server._send_eio_packet
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
@@ -395,6 +388,84 @@ class DirectEmit(socketio.Manager):  # type: ignore[misc]
                 send_packet(eio_sid, eio_pkt)
             else:
                 ws.write(data_frame)
+
+    def _encode(
+        self, event: str, data: Any, namespace: str
+    ) -> tuple[Any, bytes] | None:
+        """The Engine.IO packet and WebSocket frame of an event, or ``None`` when
+        it has binary attachments. A :class:`SharedPayload` keeps them."""
+        shared = data if isinstance(data, SharedPayload) else None
+        if shared is not None:
+            kept: dict[tuple[str, str], tuple[Any, bytes]] = shared.__dict__.setdefault(
+                "_chatroom_frames", {}
+            )
+            if (event, namespace) in kept:
+                return kept[event, namespace]
+        if isinstance(data, tuple):
+            args = list(data)
+        elif data is not None:
+            args = [data]
+        else:
+            args = []
+        pkt = self.server.packet_class(
+            socketio_packet.EVENT, namespace=namespace, data=[event, *args]
+        )
+        encoded = pkt.encode()
+        if isinstance(encoded, list):
+            return None
+        eio_pkt = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
+        built = (eio_pkt, packet_frame(eio_pkt))
+        if shared is not None:
+            kept[event, namespace] = built
+        return built
+
+    # python-socketio finds a connection's rooms by looking through every room
+    # of the namespace, and every connection has a room of its own: with many
+    # connections, each disconnect costs as much as there are connections. An
+    # index of each connection's rooms makes it cost as much as its rooms.
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._chatroom_rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._chatroom_rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._chatroom_rooms_of[namespace, sid]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        rooms = self._chatroom_rooms_of.get((namespace, sid))
+        if rooms is None:
+            super().basic_disconnect(sid, namespace, **kwargs)
+            return
+        for room in list(rooms):
+            self.basic_leave_room(sid, namespace, room)
+        # What python-socketio does after leaving the rooms:
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if sid in pending.get(namespace, ()):
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        rooms = self._chatroom_rooms_of.get((namespace, sid), ())
+        return [room for room in rooms if room is not None]
+
+    def index_rooms(self) -> None:
+        """Build the room index from the rooms as they are."""
+        self._chatroom_rooms_of = {}
+        for namespace, rooms in self.rooms.items():
+            for room, members in rooms.items():
+                for sid in members:
+                    self._chatroom_rooms_of.setdefault((namespace, sid), set()).add(
+                        room
+                    )
 
 
 def _direct_manager_class(cls: type) -> type:
@@ -437,4 +508,5 @@ def install(sio_server: Any) -> bool:
     manager = sio_server.manager
     manager.__class__ = _direct_manager_class(type(manager))
     manager._chatroom_connections = connections
+    manager.index_rooms()
     return True

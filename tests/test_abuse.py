@@ -186,6 +186,12 @@ class TestModeration:
         mod = connect(app, headers={"X-User": "mod"})
         alice = connect(app, headers={"X-User": "alice"})
         ack = send(alice, "something rude")
+        # Carol's join keeps the room's recent history; the deletion must
+        # replace it.
+        carol = connect(app, headers={"X-User": "carol"})
+        assert events(carol, "history")[0]["messages"][-1]["message"] == (
+            "something rude"
+        )
         for client in (mod, alice):
             client.get_received("/chat")
         assert call(alice, "delete message", {"id": ack["id"]})["error"]["code"] == (

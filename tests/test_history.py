@@ -41,6 +41,35 @@ def test_joining_sends_the_latest_history(app: Flask, connect: Connect) -> None:
     assert older["has_more"] is False
 
 
+def test_the_history_sent_on_join_follows_every_change(
+    app: Flask, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The recent history is kept between joins; whatever changes the room
+    # through this process replaces it.
+    def joined() -> list[str]:
+        return texts(events(connect(), "history")[0]["messages"])
+
+    poster = connect()
+    assert joined() == []
+    send(poster, "one")
+    assert joined() == ["one"]
+    assert joined() == ["one"]  # from the kept copy
+    send(poster, "two")
+    assert joined() == ["one", "two"]
+
+    # Written by someone else (another process, a script): seen once the kept
+    # copy is HISTORY_CACHE_SECONDS old.
+    state = app.extensions["chatroom"]
+    state.store.add(Message(room="lobby", client="x", text="old", ts=0))
+    monkeypatch.setattr("flask_chatroom.state.HISTORY_CACHE_SECONDS", 0.0)
+    assert joined() == ["one", "two", "old"]
+    monkeypatch.undo()
+    assert joined() == ["one", "two", "old"]  # kept again
+    result = app.test_cli_runner().invoke(args=["chatroom", "purge", "--days", "1"])
+    assert "deleted 1 message(s)" in result.output
+    assert joined() == ["one", "two"]
+
+
 def test_history_limit_is_configurable() -> None:
     app = make_app(CHATROOM_HISTORY_LIMIT=3)
     socketio = app.extensions["socketio"]

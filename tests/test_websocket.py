@@ -18,7 +18,10 @@ from typing import Any
 import gevent
 import gevent.socket
 import pytest
+import socketio
 import websocket
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flask_chatroom import websocket as fast
 from flask_chatroom.protocol import EVENT_MESSAGE
@@ -282,3 +285,59 @@ def test_the_frame_of_a_broadcast_is_built_once() -> None:
     first = fast.packet_frame(pkt)
     assert fast.packet_frame(pkt) is first
     assert first[0] == 0x81 and first[2:].decode() == "4" + pkt.data
+
+
+# -- the client manager -----------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["connect", "enter", "leave", "disconnect"]),
+            st.integers(0, 3),
+            st.sampled_from(["lobby", "games", "news"]),
+        ),
+        max_size=40,
+    )
+)
+def test_the_room_index_agrees_with_python_socketio(
+    steps: list[tuple[str, int, str]],
+) -> None:
+    """DirectEmit finds a connection's rooms from an index instead of looking
+    through every room; after any sequence of connects, joins, leaves and
+    disconnects, both managers hold the same rooms."""
+    managers = [socketio.Manager(), fast.DirectEmit()]
+    for manager in managers:
+        manager.set_server(socketio.Server(async_mode="threading"))
+    managers[1]._chatroom_connections = {}
+    managers[1].index_rooms()
+    sids: list[dict[int, str]] = [{}, {}]
+    for action, client, room in steps:
+        for manager, known in zip(managers, sids, strict=True):
+            sid = known.get(client)
+            if action == "connect" and sid is None:
+                known[client] = manager.connect(f"eio{client}", "/chat")
+            elif sid is None:
+                continue
+            elif action == "enter":
+                manager.enter_room(sid, "/chat", room)
+            elif action == "leave":
+                manager.leave_room(sid, "/chat", room)
+            elif action == "disconnect":
+                manager.disconnect(sid, "/chat")
+                del known[client]
+
+    def named(manager: Any, known: dict[int, str]) -> dict[Any, set[int]]:
+        clients = {sid: client for client, sid in known.items()}
+        return {
+            clients.get(room, room): {clients[sid] for sid in members}
+            for room, members in manager.rooms.get("/chat", {}).items()
+        }
+
+    assert named(managers[1], sids[1]) == named(managers[0], sids[0])
+    for client, sid in sids[1].items():
+        assert sorted(map(str, managers[1].get_rooms(sid, "/chat"))) == sorted(
+            str(r if r != sids[0][client] else sid)
+            for r in managers[0].get_rooms(sids[0][client], "/chat")
+        )
