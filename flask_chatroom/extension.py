@@ -156,6 +156,8 @@ class Chatroom:
             from . import websocket  # needs gevent and wsproto
 
             state.fast_websocket = websocket.install(server)
+            if isinstance(app.wsgi_app, transport.WebSocketTransport):
+                app.wsgi_app.direct = state.fast_websocket
 
     # -- hooks ----------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -70,7 +71,8 @@ class WholeSendSocket:
         return getattr(self._sock, name)
 
 
-def _no_delay(sock: Any) -> None:
+def no_delay(sock: Any) -> None:
+    """Turn off the Nagle delay on *sock* (if it is a TCP socket)."""
     # Not TCP (a Unix socket), or no socket API: nothing to set.
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -86,11 +88,16 @@ class WebSocketTransport:
     def __init__(self, app: WSGIApp, compression: bool = False) -> None:
         self.app = app
         self.compression = compression
+        #: :mod:`flask_chatroom.websocket` serves WebSockets that start as
+        #: such (it does all of the above itself); set by the extension.
+        self.direct = False
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Any:
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            if self.direct and "sid" not in parse_qs(environ.get("QUERY_STRING", "")):
+                return self.app(environ, start_response)
             environ = self.adjust(dict(environ))
         return self.app(environ, start_response)
 
@@ -100,7 +107,7 @@ class WebSocketTransport:
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         for key in ("werkzeug.socket", "gunicorn.socket"):
             if key in environ:
-                _no_delay(environ[key])
+                no_delay(environ[key])
                 environ[key] = WholeSendSocket(environ[key])
                 return environ
         # gevent's WSGI server: simple-websocket takes wsgi.input.raw._sock
@@ -111,7 +118,7 @@ class WebSocketTransport:
                 wsgi_input = wsgi_input.rfile
             raw_sock = getattr(getattr(wsgi_input, "raw", None), "_sock", None)
             if raw_sock is not None:
-                _no_delay(raw_sock)
+                no_delay(raw_sock)
                 environ["wsgi.input"] = SimpleNamespace(
                     raw=SimpleNamespace(_sock=WholeSendSocket(raw_sock))
                 )

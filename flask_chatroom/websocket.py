@@ -35,13 +35,14 @@ import contextlib
 import hashlib
 import logging
 import socket
+import time
 from collections import deque
 from typing import Any, ClassVar
 
 import gevent
-import gevent.event
 import gevent.queue
 import socketio
+from engineio import exceptions as engineio_exceptions
 from engineio import packet as engineio_packet
 from socketio import packet as socketio_packet
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -50,6 +51,7 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.utilities import LocalProtocolError
 
 from .protocol import SharedPayload
+from .transport import no_delay
 
 log = logging.getLogger("flask_chatroom")
 
@@ -110,34 +112,24 @@ def environ_socket(environ: dict[str, Any]) -> tuple[Any, str] | None:
 
 class DirectQueue:
     """Stands in for an Engine.IO socket's packet queue: a packet put here is
-    written to the WebSocket at once, in the caller's greenlet.
-
-    Engine.IO's writer greenlet still waits on :meth:`get`, which returns only
-    the end-of-connection marker (``None``), so it then closes the WebSocket as it
-    always does.
-    """
+    written to the WebSocket at once, in the caller's greenlet. Nothing waits
+    on it: the end-of-connection marker (``None``) is ignored."""
 
     def __init__(self, ws: GeventWebSocket, previous: Any) -> None:
         self.ws = ws
-        self.finished = gevent.event.Event()
         # What Engine.IO queued before the handshake (its "open" packet).
         while not previous.empty():
             self.put(previous.get_nowait())
 
     def put(self, pkt: Any, *args: Any, **kwargs: Any) -> None:
-        if pkt is None:
-            self.finished.set()
-        else:
+        if pkt is not None:
             self.ws.write(packet_frame(pkt))
 
     def get(self, block: bool = True, timeout: float | None = None) -> None:
-        if not block:
-            raise gevent.queue.Empty
-        self.finished.wait()  # no timeout: pings are written, not queued
-        return None
+        raise gevent.queue.Empty
 
     def get_nowait(self) -> None:
-        return self.get(block=False)
+        raise gevent.queue.Empty
 
     def task_done(self) -> None:
         pass
@@ -195,6 +187,7 @@ class GeventWebSocket:
             return [b"Bad WebSocket handshake"]
         self._sock = sock
         self._raw = sock._sock  # the non-blocking OS socket under gevent's
+        no_delay(sock)
         response = (
             "HTTP/1.1 101 Switching Protocols\r\n"
             "Upgrade: websocket\r\n"
@@ -206,17 +199,15 @@ class GeventWebSocket:
         except OSError:
             return []
         engineio_socket = getattr(self.app, "__self__", None)
-        if engineio_socket is not None and not engineio_socket.connected:
-            # A connection that starts on the WebSocket: its packets go straight
-            # out. (An upgrade from polling keeps Engine.IO's queue: a long-poll
-            # request may still be waiting on it.)
-            engineio_socket.queue = DirectQueue(self, engineio_socket.queue)
-            self.registry[engineio_socket.sid] = self
         try:
-            self.app(self)
+            if engineio_socket is None or engineio_socket.connected:
+                # An upgrade from long-polling: Engine.IO's own loop, with its
+                # queue and writer (a long-poll request may still be waiting
+                # on that queue).
+                self.app(self)
+            else:
+                self._serve(engineio_socket)
         finally:
-            if engineio_socket is not None:
-                self.registry.pop(engineio_socket.sid, None)
             self.close()
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -224,6 +215,35 @@ class GeventWebSocket:
             # gunicorn's async worker: the connection is done, write no response.
             raise StopIteration
         return []
+
+    def _serve(self, eio_socket: Any) -> None:
+        """Engine.IO's WebSocket loop (``Socket._websocket_handler``) for a
+        connection that starts on the WebSocket, with packets written as they
+        are sent (:class:`DirectQueue`) instead of by a writer greenlet."""
+        server = self.server
+        eio_socket.queue = DirectQueue(self, eio_socket.queue)
+        eio_socket.connected = eio_socket.upgraded = True
+        self.registry[eio_socket.sid] = self
+        self._sock.settimeout(server.ping_interval + server.ping_timeout)
+        try:
+            while True:
+                data = self.wait()
+                if data is None:
+                    break
+                try:
+                    eio_socket.receive(engineio_packet.Packet(encoded_packet=data))
+                except engineio_exceptions.UnknownPacketError:
+                    pass
+                except engineio_exceptions.SocketIsClosedError:
+                    break
+                except Exception:
+                    server.logger.exception("Unknown receive error")
+                    break
+        finally:
+            self.registry.pop(eio_socket.sid, None)
+            eio_socket.close(
+                wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE
+            )
 
     def _fall_back(self, environ: dict[str, Any], start_response: Any) -> Any:
         if self.fallback is None:
@@ -468,6 +488,48 @@ class DirectEmit(socketio.Manager):  # type: ignore[misc]
                     )
 
 
+class PingTimers:
+    """Engine.IO's ``start_background_task`` for one server, with each ping
+    wait (``Socket._send_ping``: sleep a ping interval, then send a ping) done
+    by a timer of gevent's loop instead of a greenlet that sleeps: one less
+    greenlet, and its stack, per connection. Other tasks start as before."""
+
+    def __init__(self, eio_server: Any) -> None:
+        self.server = eio_server
+        self.start_task = eio_server.start_background_task
+        self.loop = gevent.get_hub().loop
+
+    def __call__(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        eio_socket: Any = getattr(target, "__self__", None)
+        if getattr(target, "__name__", "") != "_send_ping" or args or kwargs:
+            return self.start_task(target, *args, **kwargs)
+        timer = self.loop.timer(self.server.ping_interval, ref=False)
+        timer.start(self._ping, eio_socket)
+        eio_socket._chatroom_ping_timer = timer  # keeps it alive
+        return timer
+
+    def _ping(self, eio_socket: Any) -> None:
+        # Runs in gevent's hub, which must not block: write the ping directly,
+        # or leave it to a greenlet on a socket with Engine.IO's own queue.
+        # (A client past its ping timeout is closed by Engine.IO's service
+        # task, as before.)
+        eio_socket._chatroom_ping_timer = None
+        if eio_socket.closing or eio_socket.closed:
+            return
+        if isinstance(eio_socket.queue, DirectQueue):
+            eio_socket.last_ping = time.time()
+            eio_socket.queue.put(engineio_packet.Packet(engineio_packet.PING))
+        else:
+            gevent.spawn(_ping_now, eio_socket)
+
+
+def _ping_now(eio_socket: Any) -> None:
+    """``Socket._send_ping`` without its wait."""
+    if not eio_socket.closing and not eio_socket.closed:
+        eio_socket.last_ping = time.time()
+        eio_socket.send(engineio_packet.Packet(engineio_packet.PING))
+
+
 def _direct_manager_class(cls: type) -> type:
     if issubclass(cls, DirectEmit):
         return cls
@@ -505,6 +567,7 @@ def install(sio_server: Any) -> bool:
     # A copy: the module's dict is shared by every Engine.IO server in the
     # process, and only this one is ours.
     eio_server._async = {**drivers, "websocket": WebSocket}
+    eio_server.start_background_task = PingTimers(eio_server)
     manager = sio_server.manager
     manager.__class__ = _direct_manager_class(type(manager))
     manager._chatroom_connections = connections

@@ -30,7 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from examples.hostapp.app import create_app  # noqa: E402
 
 config = {"SOCKETIO_ASYNC_MODE": args.async_mode, **json.loads(args.config)}
+# TEST_PING: [interval, timeout] in seconds for Engine.IO (default 25 and 20).
+ping = config.pop("TEST_PING", None)
 app = create_app(config)
+if ping is not None:
+    eio = app.extensions["socketio"].server.eio
+    eio.ping_interval, eio.ping_timeout = ping
 TUTORIAL = (Path(__file__).parent / "tutorial.html").read_text()
 
 

@@ -96,3 +96,24 @@ def test_a_real_server_negotiates_compression_only_when_configured(
         assert ("permessage-deflate" in extensions) is compression
     finally:
         ws.close()
+
+
+def test_websockets_served_directly_pass_through_untouched() -> None:
+    # With flask_chatroom.websocket in place (gevent), a WebSocket that starts
+    # as one is handled there; an upgrade from long-polling (it names its
+    # Engine.IO sid) still goes to simple-websocket and gets the adjustments.
+    left, right = socket.socketpair()
+    seen: list[dict[str, Any]] = []
+    middleware = WebSocketTransport(lambda env, sr: seen.append(env) or [])
+    middleware.direct = True
+    direct = upgrade_environ(QUERY_STRING="EIO=4&transport=websocket")
+    middleware(direct, None)
+    assert seen[-1] is direct
+    upgrade = upgrade_environ(
+        QUERY_STRING="EIO=4&transport=websocket&sid=abc", **{"gunicorn.socket": left}
+    )
+    middleware(upgrade, None)
+    assert isinstance(seen[-1]["gunicorn.socket"], WholeSendSocket)
+    assert "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen[-1]
+    left.close()
+    right.close()

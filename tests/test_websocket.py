@@ -188,6 +188,42 @@ def test_protocol_fragments_pings_and_closing(live_server: LiveServer) -> None:
     ws.close()
 
 
+@pytest.mark.parametrize("fast_websocket", [True, False])
+def test_pings_keep_a_client_and_silence_drops_it(
+    live_server_factory: Callable[..., LiveServer], fast_websocket: bool
+) -> None:
+    server = live_server_factory(
+        config={"TEST_PING": [1, 1], "CHATROOM_FAST_WEBSOCKET": fast_websocket}
+    )
+    ws = open_ws(server)
+    ws.send("40/chat,")
+    # Engine.IO pings every second; a client that answers stays.
+    started = time.monotonic()
+    for _ in range(3):
+        while (frame := ws.recv()) != "2":
+            assert frame.startswith("4"), frame
+        ws.send("3")
+    assert 2 < time.monotonic() - started < 6
+    assert in_use(server)["direct" if fast_websocket else "queued"] == 1
+    # One that stops answering is closed after the ping timeout: the server
+    # says so (Engine.IO's close packet, a close frame, or the end of the
+    # connection) and forgets it.
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE or data == b"1":
+                break
+            assert time.monotonic() < deadline
+    except websocket.WebSocketConnectionClosedException:
+        pass
+    assert time.monotonic() < deadline
+    while in_use(server) != {"direct": 0, "queued": 0}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    ws.close()
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
