@@ -205,7 +205,8 @@ def versions() -> dict[str, str]:
         "simple-websocket",
         "gevent",
         "gunicorn",
-        "websockets",
+        "wsproto",
+        "uvloop",
     ]
     found = {n: importlib.metadata.version(n) for n in names}
     found["python"] = platform.python_version()
