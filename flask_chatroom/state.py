@@ -48,6 +48,9 @@ MAX_HISTORY_PAGE = 200
 #: :data:`PRESENCE_INTERVAL` seconds.
 LARGE_ROOM = 100
 PRESENCE_INTERVAL = 1.0
+#: A large room's list goes to about this many members a second at most: a
+#: room of 5,000 gets one every 5 seconds (see :func:`presence_interval`).
+PRESENCE_FANOUT = 1000
 #: How long (seconds) a room's recent history, as sent on join, is kept in
 #: memory. Every message and deletion made through this process replaces it at
 #: once; the limit bounds how late a joiner sees what another process wrote
@@ -431,7 +434,7 @@ class ChatState:
         self.socketio.start_background_task(self._presence_later, room, app_object())
 
     def _presence_later(self, room: str, app: Flask) -> None:
-        self.socketio.sleep(PRESENCE_INTERVAL)
+        self.socketio.sleep(presence_interval(self.presence.count(room)))
         with self._lock:
             self._presence_due.discard(room)
         with app.app_context():
@@ -470,6 +473,13 @@ class ChatState:
         self.socketio.emit(
             event, data, to=to, skip_sid=skip_sid, namespace=self.config.namespace
         )
+
+
+def presence_interval(members: int) -> float:
+    """Seconds between two ``presence`` lists of a large room of *members*:
+    :data:`PRESENCE_INTERVAL`, longer in rooms of over :data:`PRESENCE_FANOUT`
+    members, so that a list reaches about that many members a second."""
+    return PRESENCE_INTERVAL * max(1.0, members / PRESENCE_FANOUT)
 
 
 def _send_signal(signal: Any, **kwargs: Any) -> None:

@@ -112,8 +112,9 @@ def environ_socket(environ: dict[str, Any]) -> tuple[Any, str] | None:
 
 class DirectQueue:
     """Stands in for an Engine.IO socket's packet queue: a packet put here is
-    written to the WebSocket at once, in the caller's greenlet. Nothing waits
-    on it: the end-of-connection marker (``None``) is ignored."""
+    written to the WebSocket at once, in the caller's greenlet. The
+    end-of-connection marker (``None``, put when Engine.IO closes the socket)
+    closes the WebSocket, as Engine.IO's writer does when it reads it."""
 
     def __init__(self, ws: GeventWebSocket, previous: Any) -> None:
         self.ws = ws
@@ -122,7 +123,9 @@ class DirectQueue:
             self.put(previous.get_nowait())
 
     def put(self, pkt: Any, *args: Any, **kwargs: Any) -> None:
-        if pkt is not None:
+        if pkt is None:
+            self.ws.close()
+        else:
             self.ws.write(packet_frame(pkt))
 
     def get(self, block: bool = True, timeout: float | None = None) -> None:

@@ -32,7 +32,7 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from flask_chatroom import cli, config, events, protocol, signals
 from flask_chatroom.limits import DEFAULT_RATE_LIMITS
 from flask_chatroom.protocol import Message
-from flask_chatroom.state import LARGE_ROOM
+from flask_chatroom.state import LARGE_ROOM, PRESENCE_FANOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -674,6 +674,9 @@ def test_rooms_gives_the_real_size_of_a_large_room() -> None:
     assert re.search(rf"\b{LARGE_ROOM}\b", body), (
         f"the Large rooms section of rooms.rst does not say {LARGE_ROOM}"
     )
+    flat = " ".join(body.split())
+    assert f"over {PRESENCE_FANOUT:,} members" in flat
+    assert f"about {PRESENCE_FANOUT:,} members a second" in flat
 
 
 @pytest.mark.parametrize("name", ["rooms", "protocol", "performance"])

@@ -146,3 +146,17 @@ class TestLocalPresence:
         assert presence.rename("s1", renamed) == ["a", "b"]
         assert presence.members("a") == presence.members("b") == [renamed]
         assert presence.rename("unknown", renamed) == []
+
+
+def test_huge_rooms_get_their_member_list_less_often() -> None:
+    from flask_chatroom.state import (
+        PRESENCE_FANOUT,
+        PRESENCE_INTERVAL,
+        presence_interval,
+    )
+
+    assert presence_interval(150) == PRESENCE_INTERVAL
+    assert presence_interval(PRESENCE_FANOUT) == PRESENCE_INTERVAL
+    # Lists reach about PRESENCE_FANOUT members a second, whatever the size.
+    for members in (5_000, 15_000):
+        assert members / presence_interval(members) == PRESENCE_FANOUT
