@@ -35,6 +35,9 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
+#: Where a gunicorn socket waits for :mod:`flask_chatroom.websocket`.
+DIRECT_SOCKET = "flask_chatroom.socket"
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -97,6 +100,12 @@ class WebSocketTransport:
     ) -> Any:
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
             if self.direct and "sid" not in parse_qs(environ.get("QUERY_STRING", "")):
+                # Served by flask_chatroom.websocket. Its socket moves out of
+                # python-engineio's sight: for gunicorn's, Engine.IO's middleware
+                # would make an eventlet wrapper class for every request (2.5 KB
+                # kept for as long as the connection lasts).
+                if "gunicorn.socket" in environ:
+                    environ[DIRECT_SOCKET] = environ.pop("gunicorn.socket")
                 return self.app(environ, start_response)
             environ = self.adjust(dict(environ))
         return self.app(environ, start_response)

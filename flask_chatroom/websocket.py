@@ -3,23 +3,25 @@ written straight to each socket.
 
 Under gevent, python-engineio serves a WebSocket with simple-websocket: a reader
 greenlet per connection, Engine.IO's per-socket packet queue and writer greenlet,
-and for every recipient of a broadcast a queue hand-over, a greenlet switch and a
-frame built again in pure Python. :class:`GeventWebSocket` takes simple-websocket's
-place (Engine.IO's ``websocket`` class for the gevent async mode) and changes
-what a delivery costs:
+a greenlet sleeping out each ping interval, and for every recipient of a
+broadcast a queue hand-over, a greenlet switch and a frame built again in pure
+Python. :class:`GeventWebSocket` takes simple-websocket's place (Engine.IO's
+``websocket`` class for the gevent async mode) and changes what a delivery
+costs:
 
-- **Frames built once.** python-socketio already encodes a broadcast once and
-  hands the same Engine.IO packet to every recipient; the WebSocket frame is built
-  from it once too (cached on the packet) and the same bytes go to every socket.
+- **Frames built once.** python-socketio encodes a broadcast once; the client
+  manager (:class:`DirectEmit`) builds its WebSocket frame once too and writes
+  the same bytes to every member's socket.
 - **Written where they are sent.** The Engine.IO socket's queue is replaced by
   :class:`DirectQueue`, which writes each packet to the socket at once, in the
   order it was sent, with one non-blocking ``send``. What the kernel does not take
   (a slow reader) waits in a per-connection buffer that a short-lived greenlet
   flushes; a connection more than :data:`MAX_PENDING_BYTES` behind is closed
   rather than buffered without bound. One slow client never holds up the others.
-- **One greenlet reads.** Frames are read and parsed in the request's own
-  greenlet (no reader greenlet), with wsproto's frame parser; the handshake is
-  answered from the headers the WSGI server already parsed.
+- **One greenlet per connection.** Frames are read and parsed (with wsproto) in
+  the request's own greenlet, which also runs Engine.IO's loop for the
+  connection; pings are sent by timers of gevent's loop (:class:`PingTimers`).
+  The handshake is answered from the headers the WSGI server already parsed.
 
 It is used for WebSocket connections that start on the WebSocket transport
 (``transports: ["websocket"]``, as the widget connects). A connection that
@@ -36,7 +38,6 @@ import hashlib
 import logging
 import socket
 import time
-from collections import deque
 from typing import Any, ClassVar
 
 import gevent
@@ -51,7 +52,7 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.utilities import LocalProtocolError
 
 from .protocol import SharedPayload
-from .transport import no_delay
+from .transport import DIRECT_SOCKET, no_delay
 
 log = logging.getLogger("flask_chatroom")
 
@@ -92,7 +93,7 @@ def environ_socket(environ: dict[str, Any]) -> tuple[Any, str] | None:
     """The client's socket in a gevent WSGI environ and the server kind
     (``"gunicorn"`` for gunicorn's gevent worker, ``"gevent"`` for gevent's WSGI
     server), or ``None`` when it cannot be found."""
-    sock = environ.get("gunicorn.socket")
+    sock = environ.get(DIRECT_SOCKET, environ.get("gunicorn.socket"))
     kind = "gunicorn"
     if sock is None and environ.get("SERVER_SOFTWARE", "").startswith("gevent"):
         wsgi_input: Any = environ.get("wsgi.input")
@@ -161,13 +162,27 @@ class GeventWebSocket:
     #: the open connections that Engine.IO's queue bypasses, by Engine.IO sid
     registry: ClassVar[dict[str, GeventWebSocket]] = {}
 
+    __slots__ = (
+        "_raw",
+        "_sock",
+        "app",
+        "closed",
+        "conn",
+        "incoming",
+        "partial",
+        "partial_size",
+        "pending",
+        "pending_size",
+        "server",
+    )
+
     def __init__(self, handler: Any, server: Any) -> None:
         self.app = handler
         self.server = server
         self._sock: Any = None  # Engine.IO sets its ping timeout on this
         self._raw: Any = None
         self.conn = Connection(ConnectionType.SERVER)
-        self.incoming: deque[str | bytes] = deque()
+        self.incoming: list[str | bytes] = []
         self.partial: list[str | bytes] = []
         self.partial_size = 0
         self.pending: list[bytes] | None = None
@@ -251,6 +266,8 @@ class GeventWebSocket:
     def _fall_back(self, environ: dict[str, Any], start_response: Any) -> Any:
         if self.fallback is None:
             raise RuntimeError("no WebSocket class to fall back on")
+        if DIRECT_SOCKET in environ:
+            environ["gunicorn.socket"] = environ.pop(DIRECT_SOCKET)
         return self.fallback(self.app, self.server)(environ, start_response)
 
     # -- Engine.IO's interface -------------------------------------------------
@@ -272,7 +289,7 @@ class GeventWebSocket:
             # client flooding its WebSocket cannot stall the worker.
             gevent.sleep(0)
             self._receive(data)
-        return self.incoming.popleft()
+        return self.incoming.pop(0)
 
     def send(self, message: str | bytes) -> None:
         """Send one message (Engine.IO's writer uses this on upgraded
@@ -564,6 +581,7 @@ def install(sio_server: Any) -> bool:
     connections: dict[str, GeventWebSocket] = {}
 
     class WebSocket(GeventWebSocket):
+        __slots__ = ()
         fallback = current
         registry = connections
 

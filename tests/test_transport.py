@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import websocket
 
-from flask_chatroom.transport import WebSocketTransport, WholeSendSocket
+from flask_chatroom.transport import DIRECT_SOCKET, WebSocketTransport, WholeSendSocket
 
 from .conftest import LiveServer, make_app
 
@@ -106,9 +106,15 @@ def test_websockets_served_directly_pass_through_untouched() -> None:
     seen: list[dict[str, Any]] = []
     middleware = WebSocketTransport(lambda env, sr: seen.append(env) or [])
     middleware.direct = True
-    direct = upgrade_environ(QUERY_STRING="EIO=4&transport=websocket")
+    direct = upgrade_environ(
+        QUERY_STRING="EIO=4&transport=websocket", **{"gunicorn.socket": left}
+    )
     middleware(direct, None)
     assert seen[-1] is direct
+    # gunicorn's socket is kept out of python-engineio's middleware, which would
+    # wrap it for eventlet.
+    assert "gunicorn.socket" not in direct
+    assert direct[DIRECT_SOCKET] is left
     upgrade = upgrade_environ(
         QUERY_STRING="EIO=4&transport=websocket&sid=abc", **{"gunicorn.socket": left}
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import sys
 import threading
 import time
 import urllib.request
@@ -27,7 +28,8 @@ from hypothesis import strategies as st
 from flask_chatroom import websocket as fast
 from flask_chatroom.protocol import EVENT_MESSAGE
 
-from .conftest import ChatClient, LiveServer
+from .conftest import ChatClient, LiveServer, free_port
+from .deploy import start_command
 
 pytestmark = pytest.mark.server
 
@@ -51,7 +53,7 @@ def clients() -> Iterator[Callable[..., ChatClient]]:
         thread.join(timeout=10)
 
 
-def in_use(server: LiveServer) -> dict[str, int]:
+def in_use(server: Any) -> dict[str, int]:
     with urllib.request.urlopen(server.url + "/_test/websockets", timeout=5) as r:
         counts: dict[str, int] = json.load(r)
     return counts
@@ -76,6 +78,43 @@ def test_websocket_clients_write_directly_unless_turned_off(
         clients(server.url, transports=[transport]).next("welcome")
     # Long-polling (and a connection upgraded from it) keeps Engine.IO's queue.
     assert in_use(server) == {"direct": direct, "queued": 3 - direct}
+
+
+@pytest.mark.parametrize("fast_websocket", [True, False])
+def test_gunicorns_gevent_worker_writes_directly_too(
+    tmp_path: Path, clients: Callable[..., ChatClient], fast_websocket: bool
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-k",
+        "gevent",
+        "-w",
+        "1",
+        "-b",
+        f"127.0.0.1:{port}",
+        "tests.testapp:create_app()",
+    ]
+    env = {
+        "FLASK_SECRET_KEY": "test",
+        "FLASK_CHATROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "FLASK_CHATROOM_FAST_WEBSOCKET": json.dumps(fast_websocket),
+    }
+    server = start_command(command, env, url, tmp_path / "gunicorn.log")
+    try:
+        alice, bob = (clients(url, transports=["websocket"]) for _ in "ab")
+        name = alice.next("welcome")["client"]
+        bob.next("welcome")
+        assert alice.send({"message": "over gunicorn"})["ok"] is True
+        received = bob.next("message receive")
+        assert (received["client"], received["message"]) == (name, "over gunicorn")
+        direct = 2 if fast_websocket else 0
+        assert in_use(server) == {"direct": direct, "queued": 2 - direct}
+    finally:
+        server.stop()
 
 
 def run_conversation(server: LiveServer, clients: Callable[..., ChatClient]) -> Any:

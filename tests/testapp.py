@@ -1,0 +1,39 @@
+"""The example host app with routes that tests use: ``/tutorial`` (the original
+tutorial's page, its script unchanged, loading the bundled client) and
+``/_test/websockets``. Served by tests/serve.py, or by gunicorn as
+``tests.testapp:create_app()``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from examples.hostapp.app import create_app as create_host_app
+
+TUTORIAL = (Path(__file__).parent / "tutorial.html").read_text()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The example app; ``TEST_PING`` in *config*: ``[interval, timeout]`` in
+    seconds for Engine.IO (default 25 and 20)."""
+    config = dict(config or {})
+    ping = config.pop("TEST_PING", None)
+    app = create_host_app(config)
+    socketio = app.extensions["socketio"]
+    if ping is not None:
+        socketio.server.eio.ping_interval, socketio.server.eio.ping_timeout = ping
+
+    @app.route("/tutorial")
+    def tutorial() -> Response:
+        return Response(TUTORIAL, mimetype="text/html")
+
+    @app.route("/_test/websockets")
+    def websockets_in_use() -> dict[str, int]:
+        """How many Engine.IO sockets write directly (flask_chatroom.websocket)."""
+        sockets = list(socketio.server.eio.sockets.values())
+        direct = sum(type(s.queue).__name__ == "DirectQueue" for s in sockets)
+        return {"direct": direct, "queued": len(sockets) - direct}
+
+    return app
