@@ -127,7 +127,7 @@ class MemoryStore(MessageStore):
                 return self._by_client_id[key], False
             seq = self._last_seq.get(message.room, 0) + 1
             self._last_seq[message.room] = seq
-            stored = replace(message, seq=seq)
+            stored = _with_seq(message, seq)
             self._rooms.setdefault(message.room, []).append(stored)
             self._by_id[stored.id] = stored
             if message.client_id:
@@ -244,6 +244,14 @@ def _direct_sql(mark: str) -> dict[str, str]:
 _DIRECT_SQL = {"sqlite": _direct_sql("?"), "postgresql": _direct_sql("%s")}
 
 
+def _with_seq(message: Message, seq: int) -> Message:
+    """*message* with its ``seq``: ``dataclasses.replace`` without re-running
+    ``__init__`` (it is on every message's path)."""
+    stored: Message = object.__new__(Message)
+    stored.__dict__.update(message.__dict__, seq=seq)
+    return stored
+
+
 @dataclass(frozen=True)
 class _Row:
     """A row of chatroom_messages read through the driver."""
@@ -318,6 +326,7 @@ class SQLStore(MessageStore):
         self._lock = threading.Lock()
         self._seq_sql: Any = None
         self._writer: Any = None  # SQLite: the one connection that writes
+        self._writer_cursor: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -434,18 +443,25 @@ class SQLStore(MessageStore):
 
     def add(self, message: Message) -> tuple[Message, bool]:
         self._ensure_schema()
-        if self.engine.dialect.name == "sqlite":
-            # SQLite takes one writer at a time anyway: one connection writes,
-            # instead of a pool checkout per message.
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            # SQLite takes one writer at a time anyway: one connection (and
+            # cursor) writes, instead of a pool checkout per message.
             with self._lock:
                 if self._writer is None:
                     self._writer = self.engine.raw_connection()
-                return self._add_direct(self._writer, message)
-        if self.engine.dialect.name in _DIRECT_SQL:
+                    self._writer_cursor = self._writer.driver_connection.cursor()
+                return self._add_direct(
+                    self._writer.driver_connection, self._writer_cursor, message
+                )
+        if dialect in _DIRECT_SQL:
             raw = self.engine.raw_connection()
+            driver: Any = raw.driver_connection
+            cursor = driver.cursor()
             try:
-                return self._add_direct(raw, message)
+                return self._add_direct(driver, cursor, message)
             finally:
+                cursor.close()
                 raw.close()  # back to the pool
         try:
             with self.engine.begin() as conn:
@@ -480,17 +496,19 @@ class SQLStore(MessageStore):
                 raise
             return existing, False
 
-    def _add_direct(self, raw: Any, message: Message) -> tuple[Message, bool]:
+    def _add_direct(
+        self, raw: Any, cursor: Any, message: Message
+    ) -> tuple[Message, bool]:
         """:meth:`add` on SQLite and PostgreSQL: the same statements as the
-        SQLAlchemy Core path, sent through the driver directly. It is the one
-        write on every message's path, and SQLAlchemy's work per statement cost
-        twice the database's own here."""
-        sql = _DIRECT_SQL[self.engine.dialect.name]
-        integrity_error = self.engine.dialect.loaded_dbapi.IntegrityError
+        SQLAlchemy Core path, sent through the driver's connection *raw* and
+        *cursor* directly. It is the one write on every message's path, and
+        SQLAlchemy's work per statement cost twice the database's own here."""
+        dialect = self.engine.dialect
+        sql = _DIRECT_SQL[dialect.name]
+        integrity_error = dialect.loaded_dbapi.IntegrityError
         by_client_id = (message.sender_id, message.client_id)
-        cursor = raw.cursor()
         try:
-            if self.engine.dialect.name == "sqlite":
+            if dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
             if message.client_id:
                 cursor.execute(sql["by_client_id"], by_client_id)
@@ -500,7 +518,7 @@ class SQLStore(MessageStore):
                     return _row_to_message(_Row(*row)), False
             cursor.execute(sql["next_seq"], (message.room,))
             seq_row: Any = cursor.fetchone()
-            stored = replace(message, seq=int(seq_row[0]))
+            stored = _with_seq(message, int(seq_row[0]))
             cursor.execute(
                 sql["insert"],
                 (
@@ -532,8 +550,6 @@ class SQLStore(MessageStore):
         except BaseException:
             raw.rollback()
             raise
-        finally:
-            cursor.close()
 
     def mark_deleted(self, message_id: str) -> Message | None:
         self._ensure_schema()
@@ -617,7 +633,8 @@ class SQLStore(MessageStore):
     def close(self) -> None:
         with self._lock:
             if self._writer is not None:
+                self._writer_cursor.close()
                 self._writer.close()
-                self._writer = None
+                self._writer = self._writer_cursor = None
         if self._engine is not None:
             self._engine.dispose()
