@@ -285,8 +285,9 @@ def _row_to_message(row: Any) -> Message:
 
 def sqlite_engine(url: str) -> Engine:
     """An engine for an SQLite file set up for the chat: WAL mode, ``synchronous
-    = NORMAL`` (durable when the process dies), a busy timeout, and ``BEGIN
-    IMMEDIATE`` transactions so concurrent writers wait instead of failing."""
+    = NORMAL`` (durable when the process dies), a busy timeout, ``BEGIN
+    IMMEDIATE`` transactions so concurrent writers wait instead of failing, and
+    1 KiB pages in a new file."""
     engine = create_engine(url)
     database = engine.url.database
 
@@ -299,6 +300,10 @@ def sqlite_engine(url: str) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
+        # For a new file (a no-op on an existing one): 1 KiB pages. A message's
+        # commit writes one page of the table and of each index to the WAL;
+        # small pages make that a third faster than SQLite's default 4 KiB.
+        cursor.execute("PRAGMA page_size=1024")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
