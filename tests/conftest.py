@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -278,6 +279,26 @@ class ChatClient:
         return self.client.call(
             "message broadcast", payload, namespace=self.namespace, timeout=10
         )
+
+
+@pytest.fixture
+def clients() -> Iterator[Callable[..., ChatClient]]:
+    """``clients(url, **ChatClient options)``: python-socketio clients that are
+    all disconnected (at once) when the test ends."""
+    made: list[ChatClient] = []
+
+    def _make(url: str, **kwargs: Any) -> ChatClient:
+        client = ChatClient(url, **kwargs)
+        made.append(client)
+        return client
+
+    yield _make
+    # Disconnecting a websocket client takes a while; do them all at once.
+    threads = [threading.Thread(target=c.client.disconnect) for c in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
 
 
 # -- the browser --------------------------------------------------------------------

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,24 +11,6 @@ import pytest
 from .conftest import ChatClient, LiveServer
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def clients() -> Iterator[Callable[..., ChatClient]]:
-    made: list[ChatClient] = []
-
-    def _make(url: str, **kwargs: Any) -> ChatClient:
-        client = ChatClient(url, **kwargs)
-        made.append(client)
-        return client
-
-    yield _make
-    # Disconnecting a websocket client takes a while; do them all at once.
-    threads = [threading.Thread(target=c.client.disconnect) for c in made]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
 
 
 @pytest.mark.parametrize("async_mode", ["gevent", "threading"])

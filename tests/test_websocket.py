@@ -9,10 +9,9 @@ import contextlib
 import http.client
 import json
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -34,23 +33,6 @@ from .deploy import start_command
 pytestmark = pytest.mark.server
 
 MANY = {"CHATROOM_RATE_LIMITS": {"message": [1000, 1000]}}
-
-
-@pytest.fixture
-def clients() -> Iterator[Callable[..., ChatClient]]:
-    made: list[ChatClient] = []
-
-    def _make(url: str, **kwargs: Any) -> ChatClient:
-        client = ChatClient(url, **kwargs)
-        made.append(client)
-        return client
-
-    yield _make
-    threads = [threading.Thread(target=c.client.disconnect) for c in made]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
 
 
 def in_use(server: Any) -> dict[str, int]:
