@@ -116,6 +116,8 @@ class ChatState:
         #: whether :meth:`Chatroom.finish_setup` ran
         self.setup_finished = False
         self._presence_due: set[str] = set()
+        # room -> messages waiting to be stored and broadcast (see publish)
+        self._publishing: dict[str, list[_Publishing]] = {}
         # room -> (monotonic time, the history payload sent on join)
         self._recent: dict[str, tuple[float, SharedPayload]] = {}
 
@@ -456,23 +458,65 @@ class ChatState:
         """Store *message*, then broadcast it to every member of its room, sender
         included.
 
+        Messages for the same room that arrive together are committed together
+        (:meth:`~flask_chatroom.store.MessageStore.add_many`) and broadcast in
+        ``seq`` order; each is acknowledged once its commit is done.
+
         :returns: the stored message (with its ``seq``) and whether it is new;
             a retry of a message already stored is not broadcast again.
         """
+        entry = _Publishing(message)
+        with self._lock:
+            self._publishing.setdefault(message.room, []).append(entry)
+        # Let other messages that have arrived join this one: whoever takes the
+        # room's lock first stores everything waiting for the room in one
+        # commit, then broadcasts it in seq order.
+        self.socketio.sleep(0)
         with self._room_lock(message.room):
-            stored, created = self.store.add(message)
-            if created:
-                self.forget_history(stored.room)
-                self.emit(EVENT_MESSAGE, stored.to_wire(), to=stored.room)
+            if entry.result is None and entry.error is None:
+                with self._lock:
+                    batch = self._publishing.pop(message.room, [])
+                self._publish_batch(batch)
+        if entry.error is not None:
+            raise entry.error
+        assert entry.result is not None
+        stored, created = entry.result
         if created:
             _send_signal(signals.message_sent, message=stored)
         return stored, created
+
+    def _publish_batch(self, batch: list[_Publishing]) -> None:
+        """Store *batch* (one room's waiting messages) and broadcast the new
+        ones; every entry gets its result or the error. Under the room's lock."""
+        try:
+            results = self.store.add_many([entry.message for entry in batch])
+        except Exception as error:  # each publisher raises it for its message
+            for entry in batch:
+                entry.error = error
+            return
+        for entry, result in zip(batch, results, strict=True):
+            entry.result = result
+        for stored, created in results:
+            if created:
+                self.forget_history(stored.room)
+                self.emit(EVENT_MESSAGE, stored.to_wire(), to=stored.room)
 
     def emit(self, event: str, data: Any, to: str, skip_sid: str | None = None) -> None:
         """Emit *event* on the chat's namespace to a room or one connection."""
         self.socketio.emit(
             event, data, to=to, skip_sid=skip_sid, namespace=self.config.namespace
         )
+
+
+class _Publishing:
+    """A message waiting in :meth:`ChatState.publish` for its room's lock."""
+
+    __slots__ = ("error", "message", "result")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self.result: tuple[Message, bool] | None = None
+        self.error: Exception | None = None
 
 
 def presence_interval(members: int) -> float:

@@ -64,6 +64,12 @@ class MessageStore(ABC):
             and ``False`` (nothing new is stored).
         """
 
+    def add_many(self, messages: list[Message]) -> list[tuple[Message, bool]]:
+        """:meth:`add` for several messages, in order; a store that can commits
+        them together (one transaction, so several messages arriving at once
+        cost one commit). Each result is what :meth:`add` would return."""
+        return [self.add(message) for message in messages]
+
     @abstractmethod
     def history(
         self, room: str, *, before: int | None = None, limit: int = 50
@@ -250,6 +256,38 @@ def _with_seq(message: Message, seq: int) -> Message:
     stored: Message = object.__new__(Message)
     stored.__dict__.update(message.__dict__, seq=seq)
     return stored
+
+
+def _insert_direct(
+    cursor: Any, sql: dict[str, str], message: Message
+) -> tuple[Message, bool]:
+    """Store *message* inside the caller's transaction: the message already
+    stored under its ``client_id`` (and ``False``), or *message* with its
+    ``seq`` (and ``True``)."""
+    if message.client_id:
+        cursor.execute(sql["by_client_id"], (message.sender_id, message.client_id))
+        row = cursor.fetchone()
+        if row is not None:
+            return _row_to_message(_Row(*row)), False
+    cursor.execute(sql["next_seq"], (message.room,))
+    seq_row: Any = cursor.fetchone()
+    stored = _with_seq(message, int(seq_row[0]))
+    cursor.execute(
+        sql["insert"],
+        (
+            stored.id,
+            stored.room,
+            stored.seq,
+            stored.sender_id,
+            stored.client,
+            stored.user_id,
+            stored.text,
+            stored.ts,
+            stored.client_id,
+            False,
+        ),
+    )
+    return stored, True
 
 
 @dataclass(frozen=True)
@@ -447,6 +485,9 @@ class SQLStore(MessageStore):
         return _row_to_message(row) if row is not None else None
 
     def add(self, message: Message) -> tuple[Message, bool]:
+        return self.add_many([message])[0]
+
+    def add_many(self, messages: list[Message]) -> list[tuple[Message, bool]]:
         self._ensure_schema()
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
@@ -457,17 +498,22 @@ class SQLStore(MessageStore):
                     self._writer = self.engine.raw_connection()
                     self._writer_cursor = self._writer.driver_connection.cursor()
                 return self._add_direct(
-                    self._writer.driver_connection, self._writer_cursor, message
+                    self._writer.driver_connection, self._writer_cursor, messages
                 )
         if dialect in _DIRECT_SQL:
             raw = self.engine.raw_connection()
             driver: Any = raw.driver_connection
             cursor = driver.cursor()
             try:
-                return self._add_direct(driver, cursor, message)
+                return self._add_direct(driver, cursor, messages)
             finally:
                 cursor.close()
                 raw.close()  # back to the pool
+        return [self._add_core(message) for message in messages]
+
+    def _add_core(self, message: Message) -> tuple[Message, bool]:
+        """:meth:`add` through SQLAlchemy Core (databases other than SQLite and
+        PostgreSQL)."""
         try:
             with self.engine.begin() as conn:
                 if message.client_id:
@@ -502,56 +548,37 @@ class SQLStore(MessageStore):
             return existing, False
 
     def _add_direct(
-        self, raw: Any, cursor: Any, message: Message
-    ) -> tuple[Message, bool]:
-        """:meth:`add` on SQLite and PostgreSQL: the same statements as the
+        self, raw: Any, cursor: Any, messages: list[Message]
+    ) -> list[tuple[Message, bool]]:
+        """:meth:`add_many` on SQLite and PostgreSQL: the same statements as the
         SQLAlchemy Core path, sent through the driver's connection *raw* and
-        *cursor* directly. It is the one write on every message's path, and
-        SQLAlchemy's work per statement cost twice the database's own here."""
+        *cursor* directly, all messages in one transaction. It is the one write
+        on every message's path, and SQLAlchemy's work per statement cost twice
+        the database's own here."""
         dialect = self.engine.dialect
         sql = _DIRECT_SQL[dialect.name]
         integrity_error = dialect.loaded_dbapi.IntegrityError
-        by_client_id = (message.sender_id, message.client_id)
         try:
             if dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
-            if message.client_id:
-                cursor.execute(sql["by_client_id"], by_client_id)
-                row = cursor.fetchone()
-                if row is not None:
-                    raw.rollback()
-                    return _row_to_message(_Row(*row)), False
-            cursor.execute(sql["next_seq"], (message.room,))
-            seq_row: Any = cursor.fetchone()
-            stored = _with_seq(message, int(seq_row[0]))
-            cursor.execute(
-                sql["insert"],
-                (
-                    stored.id,
-                    stored.room,
-                    stored.seq,
-                    stored.sender_id,
-                    stored.client,
-                    stored.user_id,
-                    stored.text,
-                    stored.ts,
-                    stored.client_id,
-                    False,
-                ),
-            )
+            results = [_insert_direct(cursor, sql, message) for message in messages]
             raw.commit()
-            return stored, True
+            return results
         except integrity_error:
-            # A concurrent retry with the same client_id committed first.
+            # A concurrent retry with the same client_id (from another process)
+            # committed first.
             raw.rollback()
+            if len(messages) > 1:
+                return [self._add_direct(raw, cursor, [m])[0] for m in messages]
+            [message] = messages
             if not message.client_id:
                 raise
-            cursor.execute(sql["by_client_id"], by_client_id)
+            cursor.execute(sql["by_client_id"], (message.sender_id, message.client_id))
             row = cursor.fetchone()
             raw.rollback()
             if row is None:
                 raise
-            return _row_to_message(_Row(*row)), False
+            return [(_row_to_message(_Row(*row)), False)]
         except BaseException:
             raw.rollback()
             raise

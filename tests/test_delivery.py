@@ -124,3 +124,36 @@ def test_a_client_offline_for_ten_seconds_catches_up_exactly_once_in_order(
     assert back.inbox.empty()
     for client in (poster, back):
         client.client.disconnect()
+
+
+def test_messages_sent_at_once_are_stored_together_and_broadcast_in_seq_order(
+    live_server_factory: Callable[..., LiveServer],
+    clients: Callable[..., ChatClient],
+) -> None:
+    # Messages that arrive together are committed in one transaction; everyone
+    # still gets each exactly once, in seq order, matching its sender's ack.
+    server = live_server_factory(config=UNLIMITED)
+    members = [clients(server.url, transports=["websocket"]) for _ in range(4)]
+    for member in members:
+        member.next("welcome")
+    acks: list[dict[str, Any]] = []
+
+    def send_all(member: ChatClient, n: int) -> None:
+        for i in range(20):
+            acks.append(member.send({"message": f"{n}-{i}", "client_id": f"{n}-{i}"}))
+
+    threads = [
+        threading.Thread(target=send_all, args=(m, n)) for n, m in enumerate(members)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(acks) == 80 and all(ack["ok"] for ack in acks)
+    acked = {(ack["id"], ack["seq"]) for ack in acks}
+    assert sorted(seq for _, seq in acked) == list(range(1, 81))
+    for member in members:
+        got = [member.next("message receive") for _ in range(80)]
+        assert [m["seq"] for m in got] == list(range(1, 81))
+        assert {(m["id"], m["seq"]) for m in got} == acked
+    assert [m["seq"] for m in all_messages(server)] == list(range(1, 81))

@@ -113,6 +113,31 @@ def test_purge_deletes_old_messages_and_never_reuses_seq(store: MessageStore) ->
     assert store.add(message(text="newer"))[0].seq == 3
 
 
+def test_messages_stored_together_get_their_seq_in_order(store: MessageStore) -> None:
+    store.add(message(room="news"))
+    results = store.add_many(
+        [
+            message(text="a", client_id="1"),
+            message(room="news", text="b"),
+            message(text="c", client_id="2"),
+            message(text="a again", client_id="1"),  # a retry inside the batch
+            message(text="d"),
+        ]
+    )
+    assert [(m.room, m.text, m.seq, created) for m, created in results] == [
+        ("lobby", "a", 1, True),
+        ("news", "b", 2, True),
+        ("lobby", "c", 2, True),
+        ("lobby", "a", 1, False),
+        ("lobby", "d", 3, True),
+    ]
+    assert results[3][0] == results[0][0]
+    assert [m.text for m in store.messages("lobby")] == ["a", "c", "d"]
+    # A retry of an already stored message in a later batch is not stored again.
+    [(again, created)] = store.add_many([message(text="?", client_id="2")])
+    assert (again.text, again.seq, created) == ("c", 2, False)
+
+
 def test_concurrent_writers_get_gap_free_seq(store: MessageStore) -> None:
     def write(n: int) -> None:
         for i in range(25):
