@@ -228,6 +228,11 @@ def versions() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["fanout", "ingest"],
+        help="run one part (results go to results/<date>-<part>.json)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="chatroom-bench-"))
     report: dict[str, Any] = {
@@ -250,13 +255,13 @@ def main() -> None:
             "/chat",
         ),
     ]
-    for spec in servers:
+    for spec in servers if args.only in (None, "fanout") else []:
         report["rows"] += run_server_suite(spec, args.quick)
     # Ingest: SQLite against the in-memory store, in alternating pairs (this
     # machine's speed drifts by more than the difference being measured); the
     # share is the median of the pairs' ratios.
     ratios = []
-    for attempt in range(1 if args.quick else 3):
+    for attempt in range(0 if args.only == "fanout" else 1 if args.quick else 3):
         pair = {}
         for store, database in (
             ("sqlite", f"sqlite:///{workdir / f'ingest-{attempt}.sqlite3'}"),
@@ -279,9 +284,11 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             pair[store] = result["acked_per_s"]
         ratios.append(pair["sqlite"] / pair["memory"])
-    report["ingest_sqlite_share"] = round(sorted(ratios)[len(ratios) // 2], 3)
-    print(json.dumps({"ingest_sqlite_share": report["ingest_sqlite_share"]}))
-    out = ROOT / "benchmarks" / "results" / f"{report['date']}.json"
+    if ratios:
+        report["ingest_sqlite_share"] = round(sorted(ratios)[len(ratios) // 2], 3)
+        print(json.dumps({"ingest_sqlite_share": report["ingest_sqlite_share"]}))
+    name = report["date"] + (f"-{args.only}" if args.only else "")
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"saved {out}")
