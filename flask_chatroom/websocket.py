@@ -23,10 +23,12 @@ costs:
   connection; pings are sent by timers of gevent's loop (:class:`PingTimers`).
   The handshake is answered from the headers the WSGI server already parsed.
 
-It is used for WebSocket connections that start on the WebSocket transport
-(``transports: ["websocket"]``, as the widget connects). A connection that
-upgrades from long-polling, a server running gevent-websocket, and
-``CHATROOM_WEBSOCKET_COMPRESSION`` (permessage-deflate) keep simple-websocket;
+Direct writes are for WebSocket connections that start on the WebSocket
+transport (``transports: ["websocket"]``, as the widget connects). A connection
+that upgrades from long-polling is read and framed here too but keeps
+Engine.IO's queue and writer greenlet (its last long-poll request may still be
+waiting on that queue). A server running gevent-websocket, and
+``CHATROOM_WEBSOCKET_COMPRESSION`` (permessage-deflate), keep simple-websocket;
 ``CHATROOM_FAST_WEBSOCKET = False`` turns this module off.
 """
 

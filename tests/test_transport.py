@@ -100,8 +100,9 @@ def test_a_real_server_negotiates_compression_only_when_configured(
 
 def test_websockets_served_directly_pass_through_untouched() -> None:
     # With flask_chatroom.websocket in place (gevent), a WebSocket that starts
-    # as one is handled there; an upgrade from long-polling (it names its
-    # Engine.IO sid) still goes to simple-websocket and gets the adjustments.
+    # as one is handled there as it comes; an upgrade from long-polling (it
+    # names its Engine.IO sid) gets the adjustments, for whichever WebSocket
+    # class serves it.
     left, right = socket.socketpair()
     seen: list[dict[str, Any]] = []
     middleware = WebSocketTransport(lambda env, sr: seen.append(env) or [])

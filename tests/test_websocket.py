@@ -100,12 +100,13 @@ def test_gunicorns_gevent_worker_writes_directly_too(
 
 
 def run_conversation(server: LiveServer, clients: Callable[..., ChatClient]) -> Any:
-    """Three WebSocket members and one long-polling member talk; a late joiner
-    then loads the history. Returns what everyone received, with sender names
-    replaced by the member's index (guest names are random)."""
+    """Three WebSocket members, one long-polling member and one that upgrades
+    from long-polling to a WebSocket talk; a late joiner then loads the history.
+    Returns what everyone received, with sender names replaced by the member's
+    index (guest names are random)."""
     members = [
-        clients(server.url, transports=[t])
-        for t in ("websocket", "websocket", "polling", "websocket")
+        clients(server.url, transports=t)
+        for t in (["websocket"], ["websocket"], ["polling"], ["websocket"], None)
     ]
     names = [m.next("welcome")["client"] for m in members]
     texts = [
@@ -150,7 +151,9 @@ def test_the_fast_path_delivers_what_the_plain_path_delivers(
     )
     fast_transcripts, fast_history = run_conversation(fast_server, clients)
     plain_transcripts, plain_history = run_conversation(plain_server, clients)
-    assert in_use(fast_server)["direct"] == 4  # three members and the late joiner
+    # Three members and the late joiner write directly; the long-polling and
+    # the upgraded member through Engine.IO's queue.
+    assert in_use(fast_server) == {"direct": 4, "queued": 2}
     assert in_use(plain_server)["direct"] == 0
 
     # Everyone, on either path and either transport, saw every message once, in
