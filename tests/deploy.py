@@ -60,8 +60,9 @@ def start_command(
     return Process(url, process, log_path)
 
 
-def start_gunicorn(tmp_path: Path, env: dict[str, str]) -> Process:
-    """The example app under gunicorn, configured by the shipped gunicorn.conf.py."""
+def start_gunicorn(tmp_path: Path, env: dict[str, str], app: str = APP) -> Process:
+    """*app* (the example app) under gunicorn, configured by the shipped
+    gunicorn.conf.py."""
     port = free_port()
     command = [
         sys.executable,
@@ -69,7 +70,7 @@ def start_gunicorn(tmp_path: Path, env: dict[str, str]) -> Process:
         "gunicorn",
         "-c",
         str(DEPLOY / "gunicorn.conf.py"),
-        APP,
+        app,
     ]
     return start_command(
         command,

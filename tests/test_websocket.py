@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -27,8 +26,8 @@ from hypothesis import strategies as st
 from flask_chatroom import websocket as fast
 from flask_chatroom.protocol import EVENT_MESSAGE
 
-from .conftest import ChatClient, LiveServer, free_port
-from .deploy import start_command
+from .conftest import ChatClient, LiveServer
+from .deploy import start_gunicorn
 
 pytestmark = pytest.mark.server
 
@@ -66,26 +65,14 @@ def test_websocket_clients_write_directly_unless_turned_off(
 def test_gunicorns_gevent_worker_writes_directly_too(
     tmp_path: Path, clients: Callable[..., ChatClient], fast_websocket: bool
 ) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-k",
-        "gevent",
-        "-w",
-        "1",
-        "-b",
-        f"127.0.0.1:{port}",
-        "tests.testapp:create_app()",
-    ]
     env = {
         "FLASK_SECRET_KEY": "test",
         "FLASK_CHATROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
         "FLASK_CHATROOM_FAST_WEBSOCKET": json.dumps(fast_websocket),
     }
-    server = start_command(command, env, url, tmp_path / "gunicorn.log")
+    # The shipped gunicorn.conf.py: gunicorn's gevent worker.
+    server = start_gunicorn(tmp_path, env, app="tests.testapp:create_app()")
+    url = server.url
     try:
         alice, bob = (clients(url, transports=["websocket"]) for _ in "ab")
         name = alice.next("welcome")["client"]
