@@ -329,16 +329,17 @@ class ChatState:
         identity = self._identities[sid]
         with self._room_lock(room):
             self.socketio.server.enter_room(sid, room, namespace=self.config.namespace)
+            history: dict[str, Any]
             if since is None:
                 history = self.recent_history(room)
             else:
                 messages, more = self.store.since(room, since, limit=CATCHUP_LIMIT)
-                history = SharedPayload(
-                    room=room,
-                    messages=[m.to_wire() for m in messages],
-                    has_more=more,
-                    since=since,
-                )
+                history = {
+                    "room": room,
+                    "messages": [m.to_wire() for m in messages],
+                    "has_more": more,
+                    "since": since,
+                }
             self.emit(EVENT_HISTORY, history, to=sid)
         change = self.presence.join(room, sid, identity)
         if change.kind is None:

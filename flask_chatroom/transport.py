@@ -94,12 +94,18 @@ class WebSocketTransport:
         #: :mod:`flask_chatroom.websocket` serves WebSockets that start as
         #: such (it does all of the above itself); set by the extension.
         self.direct = False
+        #: Socket.IO's path (other WebSockets of the host are not Socket.IO's)
+        self.socketio_path: str = getattr(app, "engineio_path", "/socket.io/")
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Any:
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-            if self.direct and "sid" not in parse_qs(environ.get("QUERY_STRING", "")):
+            if (
+                self.direct
+                and environ.get("PATH_INFO", "").startswith(self.socketio_path)
+                and "sid" not in parse_qs(environ.get("QUERY_STRING", ""))
+            ):
                 # Served by flask_chatroom.websocket. Its socket moves out of
                 # python-engineio's sight: for gunicorn's, Engine.IO's middleware
                 # would make an eventlet wrapper class for every request (2.5 KB

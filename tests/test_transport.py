@@ -122,5 +122,9 @@ def test_websockets_served_directly_pass_through_untouched() -> None:
     middleware(upgrade, None)
     assert isinstance(seen[-1]["gunicorn.socket"], WholeSendSocket)
     assert "HTTP_SEC_WEBSOCKET_EXTENSIONS" not in seen[-1]
+    # A WebSocket of the host's own, elsewhere, keeps its socket where it was.
+    own = upgrade_environ(PATH_INFO="/host/ws", **{"gunicorn.socket": left})
+    middleware(own, None)
+    assert "gunicorn.socket" in seen[-1] and DIRECT_SOCKET not in seen[-1]
     left.close()
     right.close()
