@@ -9,25 +9,16 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import ROOT, free_port, require, wait_until_up
+from .conftest import ROOT, LiveServer, free_port, require, wait_until_up
 
 DEPLOY = ROOT / "examples" / "deploy"
 APP = "examples.hostapp.app:create_app()"
 
 
-@dataclass
-class Process:
-    """A server process group started by a test."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+class Process(LiveServer):
+    """A server process group started by a test (gunicorn, nginx)."""
 
     def kill(self) -> None:
         """SIGKILL the whole group (gunicorn's arbiter and its worker)."""
