@@ -12,10 +12,12 @@ __version__ = "0.1.0"
 
 from .config import ChatConfig, ConfigError
 from .extension import Chatroom, register_chat
+from .facade import Chat, get_chat
 from .identity import Identity
 from .protocol import ChatError, Message
 
 __all__ = [
+    "Chat",
     "ChatConfig",
     "ChatError",
     "Chatroom",
@@ -23,5 +25,6 @@ __all__ = [
     "Identity",
     "Message",
     "__version__",
+    "get_chat",
     "register_chat",
 ]

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import DEFAULT_RATE_LIMITS, Limit, parse_limits
 from .protocol import ROOM_NAME_RULE, is_valid_room_name
 
 PREFIX = "CHATROOM_"
@@ -30,6 +29,60 @@ DEFAULT_CSP = (
 )
 
 THEMES = ("dark", "light", "auto")
+
+
+#: How long (seconds) a guest's nickname is remembered after it was last set, in
+#: every backend (in this process's memory or in Redis).
+NICKNAME_TTL_SECONDS = 30 * 24 * 3600
+
+#: action -> (tokens per second, burst)
+DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
+    "message": (5.0, 10),
+    "typing": (2.0, 6),
+    "join": (2.0, 10),
+    "nickname": (0.2, 3),
+    "history": (5.0, 20),
+}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A bucket's refill *rate* (tokens per second) and *burst* (its size)."""
+
+    rate: float
+    burst: int
+
+
+def parse_limits(value: Mapping[str, object]) -> dict[str, Limit]:
+    """Turn ``{"message": (5, 10), ...}`` into :class:`Limit` objects.
+
+    :raises ValueError: a value that is not ``(rate > 0, burst >= 1)``, or an
+        unknown action; the message says which.
+    """
+    limits: dict[str, Limit] = {}
+    for action, spec in value.items():
+        if action not in DEFAULT_RATE_LIMITS:
+            raise ValueError(
+                f"unknown action {action!r} (known: {', '.join(DEFAULT_RATE_LIMITS)})"
+            )
+        if spec is None:
+            continue  # this action is not limited
+        if (
+            not isinstance(spec, (tuple, list))
+            or len(spec) != 2
+            or isinstance(spec[0], bool)
+            or not isinstance(spec[0], (int, float))
+            or spec[0] <= 0
+            or isinstance(spec[1], bool)
+            or not isinstance(spec[1], int)
+            or spec[1] < 1
+        ):
+            raise ValueError(
+                f"{action!r} must be (tokens per second > 0, burst >= 1) or None, "
+                f"got {spec!r}"
+            )
+        limits[action] = Limit(float(spec[0]), int(spec[1]))
+    return limits
 
 
 class ConfigError(ValueError):
@@ -303,3 +356,15 @@ def resolve(app_config: dict[str, Any], options: Mapping[str, Any]) -> ChatConfi
             f"{PREFIX}ROOMS {list(config.rooms or ())}; add it there or pick another."
         )
     return config
+
+
+def shared_redis_url(config: ChatConfig, message_queue: object) -> str | None:
+    """The Redis the chat shares its state through: ``CHATROOM_REDIS_URL``, else
+    Flask-SocketIO's *message_queue* when it is a Redis URL, else none."""
+    if config.redis_url:
+        return config.redis_url
+    if isinstance(message_queue, str) and message_queue.startswith(
+        ("redis://", "rediss://")
+    ):
+        return message_queue
+    return None

@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import cli as _cli  # noqa: F401  (registers the `flask chatroom` commands)
-from . import signals, transport
-from .config import ConfigError, check_options, resolve
-from .events import ChatNamespace
+from .adapters import cli as _cli  # noqa: F401  (registers the `flask chatroom` commands)
+from .adapters.http import blueprint
+from .adapters.socketio import ChatNamespace, SocketIORealtime
+from .backends.select import Backends, make_backends, make_store
+from .config import ConfigError, check_options, resolve, shared_redis_url
+from .facade import get_chat
 from .identity import Identity, IdentityLoader
-from .protocol import ChatError, Message, is_valid_room_name, message_text
-from .state import ChatState, app_object, get_state
-from .store import MemoryStore, MessageStore, SQLStore, sqlite_engine
-from .views import blueprint
+from .policy import MessageFilter, Policy
+from .protocol import Message
+from .service import EXTENSION_KEY, ChatService
 
 if TYPE_CHECKING:
     from flask import Flask
     from flask_socketio import SocketIO
 
-EXTENSION_KEY = "chatroom"
-
 log = logging.getLogger("flask_chatroom")
 
-#: A permission hook: ``(user, room) -> bool``.
-PermissionHook = Callable[[Identity, str], bool]
-#: A message filter: ``(message, user) -> message or None``.
-MessageFilter = Callable[[Message, Identity], "Message | None"]
 H = TypeVar("H", bound=Callable[..., Any])
 
 
@@ -77,10 +70,7 @@ class Chatroom:
     ) -> None:
         check_options(options)
         self._options = options
-        self.identity_loader_callback: IdentityLoader | None = None
-        self._can_join: PermissionHook | None = None
-        self._can_post: PermissionHook | None = None
-        self._filters: list[MessageFilter] = []
+        self._policy = Policy()
         if app is not None:
             self.init_app(app, socketio)
 
@@ -122,42 +112,32 @@ class Chatroom:
                 "on every connection; set SECRET_KEY to keep names across reloads."
             )
 
-        store = _make_store(app.instance_path, config)
-        state = ChatState(self, socketio, config, store)
-        app.extensions[EXTENSION_KEY] = state
+        realtime = SocketIORealtime(socketio, config.namespace)
+
+        def finish_setup() -> Backends:
+            # Needs SocketIO.init_app to have run: its message queue decides
+            # where shared state lives, and its middleware wraps the app.
+            from . import fastpath
+
+            fastpath.install(app, socketio, config)
+            queue = socketio.server_options.get("message_queue")
+            return make_backends(config, shared_redis_url(config, queue))
+
+        service = ChatService(
+            config,
+            make_store(config, app.instance_path),
+            self._policy,
+            realtime,
+            finish_setup,
+        )
+        app.extensions[EXTENSION_KEY] = service
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         socketio.on_namespace(ChatNamespace(config.namespace))
         if socketio.server is not None:
-            self.finish_setup(app)
+            service.ensure_ready()
         # Otherwise SocketIO.init_app comes later, with options (a message queue)
         # this setup depends on: it finishes on the app's first request or
         # connection instead.
-
-    def finish_setup(self, app: Flask) -> None:
-        """The part of :meth:`init_app` that needs the app's ``SocketIO`` to be set
-        up: the shared backends (Redis, when the message queue is Redis) and the
-        WebSocket transport middleware. Runs once; :meth:`init_app` calls it, or
-        the first request or connection when ``SocketIO.init_app`` came later."""
-        state = get_state(app)
-        if state.setup_finished:
-            return
-        state.setup_finished = True
-        for name, backend in _shared_backends(state.socketio, state.config).items():
-            setattr(state, name, backend)
-        state.transport_ready = transport.install(
-            app, state.config.websocket_compression
-        )
-        server = state.socketio.server
-        if (
-            state.config.fast_websocket
-            and not state.config.websocket_compression
-            and server.eio.async_mode == "gevent"
-        ):
-            from . import websocket  # needs gevent and wsproto
-
-            state.fast_websocket = websocket.install(server)
-            if isinstance(app.wsgi_app, transport.WebSocketTransport):
-                app.wsgi_app.direct = state.fast_websocket
 
     # -- hooks ----------------------------------------------------------------------
 
@@ -181,7 +161,7 @@ class Chatroom:
                 return {"id": user.id, "name": user.display_name,
                         "roles": ["moderator"] if user.is_staff else []}
         """
-        self.identity_loader_callback = callback
+        self._policy.identity_loader = callback
         return callback
 
     def can_join(self, hook: H) -> H:
@@ -196,7 +176,7 @@ class Chatroom:
             def staff_room(user, room):
                 return room != "staff" or "staff" in user.roles
         """
-        self._can_join = hook
+        self._policy.can_join = hook
         return hook
 
     def can_post(self, hook: H) -> H:
@@ -211,7 +191,7 @@ class Chatroom:
             def read_only_announcements(user, room):
                 return room != "announcements" or "admin" in user.roles
         """
-        self._can_post = hook
+        self._policy.can_post = hook
         return hook
 
     def message_filter(self, hook: MessageFilter) -> MessageFilter:
@@ -234,51 +214,19 @@ class Chatroom:
                     return dataclasses.replace(message, text=message.text.lower())
                 return message
         """
-        self._filters.append(hook)
+        self._policy.filters.append(hook)
         return hook
-
-    def apply_filters(self, message: Message, user: Identity) -> Message:
-        """Run the :meth:`message_filter` hooks over *message*.
-
-        :raises ChatError: ``rejected`` when a filter refuses it, or when a filter
-            returns a text the protocol refuses (empty, too long).
-        """
-        original = message
-        for hook in self._filters:
-            result = hook(message, user)
-            if result is None:
-                signals.message_rejected.send(app_object(), message=message, user=user)
-                raise ChatError("rejected", "This message was not accepted.")
-            message = result
-        if message is original:
-            return message
-        try:
-            text = message_text(message.text, get_state().config.max_message_length)
-        except ChatError:
-            raise ChatError("rejected", "This message was not accepted.") from None
-        # Only the text is the filter's; every other field stays the server's.
-        return replace(original, text=text)
-
-    def may_join(self, user: Identity, room: str) -> bool:
-        """Whether *user* may join *room*, by the :meth:`can_join` hook."""
-        return self._can_join is None or bool(self._can_join(user, room))
-
-    def may_post(self, user: Identity, room: str) -> bool:
-        """Whether *user* may post in *room*, by the :meth:`can_post` hook."""
-        return self._can_post is None or bool(self._can_post(user, room))
 
     # -- server-side API --------------------------------------------------------------
 
     def room_list(self, app: Flask | None = None) -> list[dict[str, Any]]:
         """The rooms with their user counts: the fixed ``CHATROOM_ROOMS`` (with
-        0 for empty ones), or every room someone is in with open rooms.
+        0 for empty ones), or every room someone is in with open rooms. The same
+        as ``get_chat(app).rooms()``.
 
         :param app: the app (default: the current app).
         """
-        state = get_state(app)
-        counts = state.presence.rooms()
-        names = list(state.config.rooms or sorted(counts))
-        return [{"name": name, "count": counts.get(name, 0)} for name in names]
+        return get_chat(app).rooms()
 
     def send(
         self,
@@ -287,12 +235,9 @@ class Chatroom:
         sender: str | Identity = "System",
         app: Flask | None = None,
     ) -> Message:
-        """Post a message from host code: an HTTP view, a CLI command, a job.
-
-        The message goes through the same checks as a user's (text rules and
-        length; the room must exist) and reaches every member of *room*. Call it
-        inside an app context, or pass *app*; it works from any thread or
-        greenlet under every async mode.
+        """Post a message from host code: an HTTP view, a CLI command, a job; the
+        same as :meth:`Chat.send <flask_chatroom.Chat.send>` on
+        ``get_chat(app)``.
 
         Example::
 
@@ -310,75 +255,8 @@ class Chatroom:
         """
         if app is not None:
             with app.app_context():
-                return self.send(room, text, sender)
-        state = get_state()
-        if not is_valid_room_name(room) or not state.config.room_exists(room):
-            raise ChatError("unknown_room", f"There is no room {room!r}.")
-        cleaned = message_text(text, state.config.max_message_length)
-        identity = (
-            sender
-            if isinstance(sender, Identity)
-            else Identity(id="system", name=sender, anonymous=True)
-        )
-        message = Message(
-            room=room,
-            client=identity.name,
-            text=cleaned,
-            user_id=identity.user_id,
-            sender_id=identity.id,
-        )
-        stored, _ = state.publish(message)
-        return stored
-
-
-def redis_url_of(socketio: SocketIO, config: Any) -> str | None:
-    """The Redis the chat shares its state through: ``CHATROOM_REDIS_URL``, else
-    Flask-SocketIO's ``message_queue`` when it is a Redis URL, else none."""
-    if config.redis_url:
-        return str(config.redis_url)
-    queue = socketio.server_options.get("message_queue")
-    if isinstance(queue, str) and queue.startswith(("redis://", "rediss://")):
-        return queue
-    return None
-
-
-def _shared_backends(socketio: SocketIO, config: Any) -> dict[str, Any]:
-    """Presence, limiter and user data in Redis when there is a Redis to share."""
-    url = redis_url_of(socketio, config)
-    if url is None:
-        return {}
-    try:
-        import redis
-
-        from .redis_backend import RedisLimiter, RedisPresence, RedisUserData
-    except ImportError:  # pragma: no cover - the redis extra is missing
-        raise ConfigError(
-            "flask-chatroom shares its state through Redis here but redis-py is not "
-            'installed: pip install "flask-chatroom[redis]".'
-        ) from None
-    client = redis.Redis.from_url(url)
-    prefix = f"chatroom:{config.namespace}"
-    return {
-        "presence": RedisPresence(client, prefix, config.presence_expiry),
-        "limiter": RedisLimiter(client, prefix, config.rate_limits),
-        "userdata": RedisUserData(client, prefix),
-    }
-
-
-def _make_store(instance_path: str, config: Any) -> MessageStore:
-    """The message store the configuration asks for (see the storage docs)."""
-    if config.engine is not None:
-        return SQLStore(config.engine)
-    url = config.database_url
-    if url == "memory://":
-        return MemoryStore()
-    if url is None:
-        url = "sqlite:///" + os.path.join(instance_path, "chatroom.sqlite3")
-    if url.startswith("sqlite"):
-        return SQLStore(sqlite_engine(url))
-    from sqlalchemy import create_engine
-
-    return SQLStore(create_engine(url, pool_pre_ping=True))
+                return get_chat(app).send(room, text, sender)
+        return get_chat().send(room, text, sender)
 
 
 #: python-engineio's own default for ``max_http_buffer_size``.

@@ -11,6 +11,7 @@ import re
 import time
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,17 +258,64 @@ class HistoryRequest:
 MAX_SEQ = 2**53 - 1
 
 
+def is_seq(value: Any) -> bool:
+    """Whether *value* is a sequence number a client may name: an integer (not a
+    bool) from 0 to :data:`MAX_SEQ`."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQ
+    )
+
+
 def _seq_field(data: dict[str, Any], name: str) -> int | None:
     value = data.get(name)
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not 0 <= value <= MAX_SEQ
-    ):
+    if not is_seq(value):
         raise ChatError("invalid_payload", f'"{name}" must be a sequence number.')
-    return value
+    return int(value)
+
+
+def parse_auth_since(auth: Any, room: str) -> int | None:
+    """The last ``seq`` of *room* a reconnecting client saw, from its Socket.IO
+    ``auth`` ``{"since": {room: seq}}``; ``None`` when absent or malformed (the
+    client then gets the room's recent history, as a new one does)."""
+    since = auth.get("since") if isinstance(auth, dict) else None
+    seq: Any = since.get(room) if isinstance(since, dict) else None
+    return int(seq) if is_seq(seq) else None
+
+
+_DIGITS = re.compile(r"[0-9]{1,16}")
+
+
+def _query_number(args: Mapping[str, str], name: str) -> int | None:
+    value = args.get(name)
+    if value is None or value == "":
+        return None
+    number = int(value) if _DIGITS.fullmatch(value) else -1
+    if not 0 <= number <= MAX_SEQ:
+        raise ChatError(
+            "invalid_payload", f"{name} must be a whole number from 0 to {MAX_SEQ}."
+        )
+    return number
+
+
+def parse_history_query(
+    room: str, args: Mapping[str, str], default_limit: int, max_limit: int
+) -> HistoryRequest:
+    """Parse the query arguments of ``GET .../rooms/<room>/messages``:
+    ``before`` or ``after`` (sequence numbers) and ``limit`` (clamped to 1 ..
+    *max_limit*; empty or 0 means *default_limit*).
+
+    :raises ChatError: ``invalid_room`` or ``invalid_payload``, for any
+        malformed argument (the HTTP API answers 400).
+    """
+    if not is_valid_room_name(room):
+        raise ChatError("invalid_room", f"A room name is {ROOM_NAME_RULE}.")
+    before, after = _query_number(args, "before"), _query_number(args, "after")
+    if before is not None and after is not None:
+        raise ChatError("invalid_payload", "Give before or after, not both.")
+    limit = _query_number(args, "limit") or default_limit
+    return HistoryRequest(room, before, after, max(1, min(limit, max_limit)))
 
 
 def parse_join(payload: Any) -> tuple[str, int | None]:

@@ -9,12 +9,20 @@ Each is sent with the Flask app as the sender, inside an app context::
         app.logger.info("%s said %r in %s", message.client, message.text, message.room)
 
 Receivers run in the handler that sent the signal: keep them quick, and hand slow
-work to a background task.
+work to a background task. A receiver that raises is logged (with its traceback)
+and what happened stands: the message stays stored and broadcast, the deletion
+or mute stays done, and the user who acted gets their usual answer.
 """
 
 from __future__ import annotations
 
-from blinker import Namespace
+import logging
+from typing import Any
+
+from blinker import NamedSignal, Namespace
+from flask import current_app
+
+log = logging.getLogger("flask_chatroom")
 
 _signals = Namespace()
 
@@ -33,3 +41,13 @@ message_deleted = _signals.signal("chatroom.message-deleted")
 #: A moderator muted (``until`` in epoch ms) or unmuted (``until=None``) a user:
 #: ``room=``, ``user_id=``, ``until=``, ``moderator=``.
 user_muted = _signals.signal("chatroom.user-muted")
+
+
+def send(signal: NamedSignal, **kwargs: Any) -> None:
+    """Send *signal* with the current app as sender. A failing receiver is
+    logged and ignored: the action that sent the signal is already done."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        signal.send(app, **kwargs)
+    except Exception:
+        log.exception("chat: a receiver of the %s signal failed", signal.name)

@@ -23,7 +23,7 @@ import socketio as sio
 from flask import Flask
 from flask_socketio import SocketIO, SocketIOTestClient
 
-from flask_chatroom import register_chat
+from flask_chatroom import Chatroom, get_chat, register_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -49,8 +49,11 @@ def _instance_folder_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
-def make_app(async_mode: str = "threading", **config: Any) -> Flask:
-    """A small host app with the chat registered, configured by CHATROOM_* keys.
+def make_chat_app(
+    async_mode: str = "threading", **config: Any
+) -> tuple[Flask, Chatroom]:
+    """A small host app with the chat registered, configured by CHATROOM_* keys,
+    and its :class:`Chatroom` (to add hooks).
 
     Messages are kept in memory unless ``CHATROOM_DATABASE_URL`` says otherwise.
     """
@@ -58,8 +61,12 @@ def make_app(async_mode: str = "threading", **config: Any) -> Flask:
     config.setdefault("CHATROOM_DATABASE_URL", "memory://")
     app.config.update(SECRET_KEY="test-secret", TESTING=True, **config)
     socketio = SocketIO(app, async_mode=async_mode)
-    register_chat(app, socketio)
-    return app
+    return app, register_chat(app, socketio)
+
+
+def make_app(async_mode: str = "threading", **config: Any) -> Flask:
+    """:func:`make_chat_app` without the :class:`Chatroom`."""
+    return make_chat_app(async_mode, **config)[0]
 
 
 @pytest.fixture(params=ASYNC_MODES)
@@ -97,7 +104,7 @@ def connect(
     clients: list[SocketIOTestClient] = []
 
     def _connect(**kwargs: Any) -> SocketIOTestClient:
-        namespace = app.extensions["chatroom"].config.namespace
+        namespace = get_chat(app).config.namespace
         client = socketio.test_client(app, namespace=namespace, **kwargs)
         assert client.is_connected(namespace)
         clients.append(client)
@@ -105,8 +112,8 @@ def connect(
 
     yield _connect
     for client in clients:
-        if client.is_connected(app.extensions["chatroom"].config.namespace):
-            client.disconnect(app.extensions["chatroom"].config.namespace)
+        if client.is_connected(get_chat(app).config.namespace):
+            client.disconnect(get_chat(app).config.namespace)
 
 
 def send(client: SocketIOTestClient, text: str, **extra: Any) -> Any:

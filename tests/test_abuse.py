@@ -10,10 +10,10 @@ import pytest
 from flask import Flask, request
 from flask_socketio import SocketIOTestClient
 
-from flask_chatroom import Chatroom, Identity, Message, signals
+from flask_chatroom import Chatroom, Identity, Message, get_chat, signals
 from flask_chatroom.limits import Limit, LocalLimiter
 
-from .conftest import call, events, make_app, send
+from .conftest import call, events, make_app, make_chat_app, send
 
 
 def connect(app: Flask, **kwargs: Any) -> SocketIOTestClient:
@@ -101,7 +101,7 @@ def test_a_client_that_keeps_going_is_disconnected() -> None:
         assert flooder.is_connected("/chat")
     send(flooder, "one more")  # ... the sixth is too many
     assert not flooder.is_connected("/chat")
-    assert app.extensions["chatroom"].connection_count == 1
+    assert get_chat(app).connection_count == 1
     assert send(bystander, "still fine")["ok"] is True
 
 
@@ -131,8 +131,7 @@ def test_connections_per_user_are_capped() -> None:
 
 class TestMessageFilter:
     def test_a_filter_changes_or_refuses_messages(self) -> None:
-        app = make_app()
-        chat = app.extensions["chatroom"].extension
+        app, chat = make_chat_app()
         rejected: list[str] = []
 
         @chat.message_filter
@@ -159,15 +158,13 @@ class TestMessageFilter:
         assert [m.text for m in history] == ["hello"]
 
     def test_a_filter_that_returns_bad_text_is_refused(self) -> None:
-        app = make_app()
-        chat = app.extensions["chatroom"].extension
+        app, chat = make_chat_app()
         chat.message_filter(lambda m, u: dataclasses.replace(m, text="   "))
         assert send(connect(app), "hi")["error"]["code"] == "rejected"
 
 
 def moderated_app(**config: Any) -> tuple[Flask, Chatroom]:
-    app = make_app(**config)
-    chat = app.extensions["chatroom"].extension
+    app, chat = make_chat_app(**config)
 
     @chat.identity_loader
     def from_header() -> Any:

@@ -29,10 +29,12 @@ import click
 import pytest
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from flask_chatroom import cli, config, events, protocol, signals
+from flask_chatroom import config, protocol, signals
+from flask_chatroom.adapters import cli
+from flask_chatroom.adapters import socketio as events
+from flask_chatroom.core.announcer import LARGE_ROOM, PRESENCE_FANOUT
 from flask_chatroom.limits import DEFAULT_RATE_LIMITS
 from flask_chatroom.protocol import Message
-from flask_chatroom.state import LARGE_ROOM, PRESENCE_FANOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -217,7 +219,7 @@ def test_default_content_security_policy_is_spelled_out() -> None:
 def test_configuration_explains_precedence_and_resolved_values() -> None:
     text = page("configuration")
     assert "take precedence over" in text
-    assert 'app.extensions["chatroom"].config' in text
+    assert "get_chat(app).config" in text
 
 
 # -- protocol.rst ----------------------------------------------------------------------
@@ -299,13 +301,13 @@ def test_protocol_shows_both_acknowledgements() -> None:
 
 
 def welcome_fields() -> set[str]:
-    """The keys of the ``welcome`` payload, from the ``emit`` in events.py."""
-    tree = ast.parse((PACKAGE / "events.py").read_text(encoding="utf-8"))
+    """The keys of the ``welcome`` payload, from the ``emit`` in service.py."""
+    tree = ast.parse((PACKAGE / "service.py").read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "emit"
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "emit"
             and len(node.args) == 2
             and isinstance(node.args[0], ast.Name)
             and node.args[0].id == "EVENT_WELCOME"
@@ -316,7 +318,7 @@ def welcome_fields() -> set[str]:
                 for key in node.args[1].keys
                 if isinstance(key, ast.Constant) and isinstance(key.value, str)
             }
-    raise AssertionError("events.py does not emit EVENT_WELCOME with a dict literal")
+    raise AssertionError("service.py does not emit EVENT_WELCOME with a dict literal")
 
 
 def test_protocol_documents_every_welcome_field() -> None:
@@ -435,12 +437,12 @@ def sent_signal_arguments() -> dict[str, set[str]]:
 
     Finds ``signals.<name>.send(app, key=...)`` and ``signal.send(...)`` where
     ``signal`` was assigned from ``signals.<name>`` in the same function, and
-    the same two through a helper that takes the signal first:
-    ``_send_signal(signals.<name>, key=...)``.
+    the same two through the helper that takes the signal first:
+    ``signals.send(signals.<name>, key=...)``.
     """
     names = signal_names()
     sent: dict[str, set[str]] = {name: set() for name in names}
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for function in ast.walk(tree):
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -454,12 +456,17 @@ def sent_signal_arguments() -> dict[str, set[str]]:
             for node in ast.walk(function):
                 if not isinstance(node, ast.Call):
                     continue
-                if isinstance(node.func, ast.Attribute) and node.func.attr == "send":
-                    receiver = node.func.value
-                elif isinstance(node.func, ast.Name) and node.args:
-                    receiver = node.args[0]  # a helper given the signal
-                else:
+                if not (
+                    isinstance(node.func, ast.Attribute) and node.func.attr == "send"
+                ):
                     continue
+                receiver = node.func.value
+                if (
+                    isinstance(receiver, ast.Name)
+                    and receiver.id == "signals"
+                    and node.args
+                ):
+                    receiver = node.args[0]  # the helper, given the signal
                 if isinstance(receiver, ast.Name):
                     targets = aliases.get(receiver.id, set())
                 else:

@@ -114,7 +114,7 @@ def test_a_missing_schema_or_database(tmp_path: Path) -> None:
 def test_a_client_that_does_not_match_the_server(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    from flask_chatroom import doctor as checks
+    from flask_chatroom.adapters import doctor as checks
 
     monkeypatch.setattr(checks, "SOCKETIO_CLIENT_VERSION", "2.5.0")
     code, out = doctor(host(tmp_path))

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask_socketio import Namespace, SocketIO
 
-from flask_chatroom import ChatConfig, Chatroom, ConfigError, register_chat
+from flask_chatroom import ChatConfig, Chatroom, ConfigError, get_chat, register_chat
 from flask_chatroom.config import DEFAULT_CSP, OPTIONS
 from flask_chatroom.limits import Limit
 
@@ -19,8 +19,9 @@ def test_register_chat_adds_page_namespace_and_state() -> None:
     chat = register_chat(app, socketio)
 
     state = app.extensions["chatroom"]
-    assert state.extension is chat
-    assert state.socketio is socketio
+    assert state.policy is chat._policy  # the app answers to this chat's hooks
+    assert state.realtime.socketio is socketio
+    assert get_chat(app).config is state.config
     assert app.test_client().get("/chat/").status_code == 200
     client = socketio.test_client(app, namespace="/chat")
     assert client.is_connected("/chat")
@@ -29,7 +30,7 @@ def test_register_chat_adds_page_namespace_and_state() -> None:
 def test_defaults_are_documented_values_and_set_in_app_config() -> None:
     app = Flask(__name__)
     register_chat(app, SocketIO(app, async_mode="threading"))
-    config = app.extensions["chatroom"].config
+    config = get_chat(app).config
     assert config == ChatConfig(
         url_prefix="/chat",
         namespace="/chat",
@@ -80,8 +81,8 @@ def test_app_factory_with_delayed_init() -> None:
 
     first, second = create_app(), create_app()
     for app in (first, second):
-        assert app.extensions["chatroom"].extension is chat
-        assert app.extensions["chatroom"].config.title == "Factory chat"
+        assert app.extensions["chatroom"].policy is chat._policy
+        assert get_chat(app).config.title == "Factory chat"
         assert b"Factory chat" in app.test_client().get("/chat/").data
     client = socketio.test_client(second, namespace="/chat")
     ack = client.emit(
@@ -91,7 +92,7 @@ def test_app_factory_with_delayed_init() -> None:
 
 
 def test_chat_registered_before_socketio_init_app() -> None:
-    from flask_chatroom.transport import WebSocketTransport
+    from flask_chatroom.fastpath.middleware import WebSocketTransport
 
     socketio = SocketIO()
     app = Flask(__name__)
@@ -101,7 +102,7 @@ def test_chat_registered_before_socketio_init_app() -> None:
     client = socketio.test_client(app, namespace="/chat")
     assert events(client, "welcome")[0]["room"] == "lobby"
     # The first connection finished the setup that needed SocketIO.
-    assert app.extensions["chatroom"].setup_finished
+    assert app.extensions["chatroom"].ready
     assert isinstance(app.wsgi_app, WebSocketTransport)
 
 
@@ -120,7 +121,7 @@ def test_keyword_options_win_over_app_config() -> None:
     app = Flask(__name__)
     app.config.update(CHATROOM_TITLE="From config", CHATROOM_DEFAULT_ROOM="general")
     register_chat(app, SocketIO(app, async_mode="threading"), title="From code")
-    config = app.extensions["chatroom"].config
+    config = get_chat(app).config
     assert config.title == "From code"
     assert config.default_room == "general"
 
@@ -163,7 +164,7 @@ def test_bad_config_fails_at_init_naming_the_key(
 
 def test_url_prefix_and_namespace_are_normalized() -> None:
     app = make_app(CHATROOM_URL_PREFIX="/talk/", CHATROOM_NAMESPACE="/talk/")
-    config = app.extensions["chatroom"].config
+    config = get_chat(app).config
     assert (config.url_prefix, config.namespace) == ("/talk", "/talk")
     assert app.test_client().get("/talk/").status_code == 200
     assert app.test_client().get("/chat/").status_code == 404
@@ -271,5 +272,5 @@ def test_a_host_disconnect_handler_on_the_shared_namespace_leaves_no_ghosts() ->
         assert client.is_connected()
         client.disconnect()
     state = app.extensions["chatroom"]
-    assert state.connection_count <= 1
-    assert len(state.presence.members("lobby")) <= 1
+    assert get_chat(app).connection_count <= 1
+    assert len(state.backends.presence.members("lobby")) <= 1

@@ -20,10 +20,10 @@ from flask_socketio import SocketIOTestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flask_chatroom.events import EVENTS
+from flask_chatroom.adapters.socketio import EVENTS
 from flask_chatroom.protocol import ERROR_CODES
 
-from .conftest import make_app
+from .conftest import make_chat_app
 
 EXAMPLES = int(os.environ.get("CHATROOM_FUZZ_EXAMPLES", "2000"))
 FIELDS = [
@@ -82,8 +82,9 @@ def _nest(depth: int) -> Any:
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     db = Path(tmp_path_factory.mktemp("fuzz")) / "chat.sqlite3"
-    app = make_app(CHATROOM_DATABASE_URL=f"sqlite:///{db}", CHATROOM_RATE_LIMITS=None)
-    chat = app.extensions["chatroom"].extension
+    app, chat = make_chat_app(
+        CHATROOM_DATABASE_URL=f"sqlite:///{db}", CHATROOM_RATE_LIMITS=None
+    )
 
     @chat.identity_loader
     def moderator_or_guest() -> Any:

@@ -14,7 +14,7 @@ from flask_socketio import SocketIOTestClient
 
 from flask_chatroom import Message, signals
 
-from .conftest import call, events, make_app, send
+from .conftest import call, events, make_app, make_chat_app, send
 
 Connect = Callable[..., SocketIOTestClient]
 
@@ -61,7 +61,7 @@ def test_the_history_sent_on_join_follows_every_change(
     # copy is HISTORY_CACHE_SECONDS old.
     state = app.extensions["chatroom"]
     state.store.add(Message(room="lobby", client="x", text="old", ts=0))
-    monkeypatch.setattr("flask_chatroom.state.HISTORY_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr("flask_chatroom.core.rooms.HISTORY_CACHE_SECONDS", 0.0)
     assert joined() == ["one", "two", "old"]
     monkeypatch.undo()
     assert joined() == ["one", "two", "old"]  # kept again
@@ -169,8 +169,7 @@ def test_the_history_api(app: Flask, connect: Connect) -> None:
 
 
 def test_the_history_api_checks_permissions() -> None:
-    app = make_app()
-    chat = app.extensions["chatroom"].extension
+    app, chat = make_chat_app()
     chat.can_join(lambda user, room: room != "secret")
     assert app.test_client().get("/chat/api/rooms/secret/messages").status_code == 403
     locked = make_app(CHATROOM_REQUIRE_LOGIN=True)

@@ -12,7 +12,7 @@ from flask import Flask, request
 from flask_login import LoginManager, UserMixin, login_user
 from flask_socketio import SocketIO, SocketIOTestClient
 
-from flask_chatroom import Chatroom, Identity
+from flask_chatroom import Chatroom, Identity, get_chat
 
 from .conftest import events
 
@@ -157,7 +157,7 @@ def test_a_failing_identity_loader_refuses_the_connection_and_is_logged(
         client = socketio.test_client(app, namespace="/chat")
     assert not client.is_connected("/chat")
     assert "identity_loader must return" in caplog.text
-    assert app.extensions["chatroom"].connection_count == 0
+    assert get_chat(app).connection_count == 0
 
 
 class TestRequireLogin:
@@ -318,7 +318,7 @@ def test_a_failing_permission_hook_refuses_the_connection_cleanly(
         client = connect_as(app, None)
     assert not client.is_connected("/chat")
     assert "could not set up a connection" in caplog.text
-    assert app.extensions["chatroom"].connection_count == 0
+    assert get_chat(app).connection_count == 0
 
 
 def test_an_identity_from_the_loader_is_a_signed_in_user() -> None:

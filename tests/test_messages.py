@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from flask_socketio import SocketIO, SocketIOTestClient
 
+from flask_chatroom import get_chat
 from flask_chatroom.protocol import ERROR_CODES
 
 from .conftest import events, make_app
@@ -206,7 +207,7 @@ def test_a_handler_failure_is_logged_but_no_detail_reaches_the_client(
     def broken_publish(message: object) -> None:
         raise ValueError("secret internal detail")
 
-    monkeypatch.setattr(state, "publish", broken_publish)
+    monkeypatch.setattr(state.publisher, "publish", broken_publish)
     with caplog.at_level(logging.ERROR, logger="flask_chatroom"):
         ack = send(alice, {"message": "boom"})
     assert ack["error"]["code"] == "internal_error"
@@ -223,11 +224,10 @@ def test_a_handler_failure_is_logged_but_no_detail_reaches_the_client(
 def test_disconnect_forgets_the_connection(
     app: Flask, socketio: SocketIO, connect: Connect
 ) -> None:
-    state = app.extensions["chatroom"]
     alice, bob = connect(), connect()
-    assert state.connection_count == 2
+    assert get_chat(app).connection_count == 2
     alice.disconnect("/chat")
-    assert state.connection_count == 1
+    assert get_chat(app).connection_count == 1
     send(bob, {"message": "anyone?"})
     assert [m["message"] for m in events(bob, "message receive")] == ["anyone?"]
 

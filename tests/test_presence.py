@@ -149,7 +149,7 @@ class TestLocalPresence:
 
 
 def test_huge_rooms_get_their_member_list_less_often() -> None:
-    from flask_chatroom.state import (
+    from flask_chatroom.core.announcer import (
         PRESENCE_FANOUT,
         PRESENCE_INTERVAL,
         presence_interval,

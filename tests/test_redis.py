@@ -10,8 +10,8 @@ import time
 import redis
 
 from flask_chatroom import Identity
+from flask_chatroom.backends.redis import RedisLimiter, RedisPresence, RedisUserData
 from flask_chatroom.limits import Limit
-from flask_chatroom.redis_backend import RedisLimiter, RedisPresence, RedisUserData
 
 from .conftest import make_app
 
@@ -101,21 +101,23 @@ def test_the_chat_picks_redis_from_the_message_queue_or_its_own_setting(
 ) -> None:
     app = make_app(CHATROOM_REDIS_URL=redis_url)
     state = app.extensions["chatroom"]
-    assert isinstance(state.presence, RedisPresence)
-    assert isinstance(state.limiter, RedisLimiter)
-    assert isinstance(state.userdata, RedisUserData)
+    assert isinstance(state.backends.presence, RedisPresence)
+    assert isinstance(state.backends.limiter, RedisLimiter)
+    assert isinstance(state.backends.userdata, RedisUserData)
     client = app.extensions["socketio"].test_client(app, namespace="/chat")
     ack = client.emit(
         "message broadcast", {"message": "hi"}, namespace="/chat", callback=True
     )
     assert ack["ok"] is True
-    assert [u.name for u in state.presence.members("lobby")] == [
+    assert [u.name for u in state.backends.presence.members("lobby")] == [
         client.get_received("/chat")[0]["args"][0]["client"]
     ]
-    state.stop_housekeeping()  # its Redis goes away when the tests end
+    state.announcer.stop_housekeeping()  # its Redis goes away when the tests end
     from flask_chatroom.presence import LocalPresence
 
-    assert isinstance(make_app().extensions["chatroom"].presence, LocalPresence)
+    assert isinstance(
+        make_app().extensions["chatroom"].backends.presence, LocalPresence
+    )
 
 
 def test_a_message_queue_given_after_the_chat_is_still_used(redis_url: str) -> None:
@@ -123,7 +125,7 @@ def test_a_message_queue_given_after_the_chat_is_still_used(redis_url: str) -> N
     from flask_socketio import SocketIO
 
     from flask_chatroom import register_chat
-    from flask_chatroom.transport import WebSocketTransport
+    from flask_chatroom.fastpath.middleware import WebSocketTransport
 
     app = Flask(__name__)
     app.config.update(SECRET_KEY="s", CHATROOM_DATABASE_URL="memory://")
@@ -131,10 +133,10 @@ def test_a_message_queue_given_after_the_chat_is_still_used(redis_url: str) -> N
     register_chat(app, socketio)  # the chat first ...
     socketio.init_app(app, async_mode="threading", message_queue=redis_url)  # ... then
     state = app.extensions["chatroom"]
-    assert not state.setup_finished
+    assert not state.ready
     assert app.test_client().get("/chat/").status_code == 200  # the first request
-    assert state.setup_finished
-    assert isinstance(state.presence, RedisPresence)
-    assert isinstance(state.limiter, RedisLimiter)
+    assert state.ready
+    assert isinstance(state.backends.presence, RedisPresence)
+    assert isinstance(state.backends.limiter, RedisLimiter)
     assert isinstance(app.wsgi_app, WebSocketTransport)
-    state.stop_housekeeping()
+    state.announcer.stop_housekeeping()

@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 import websocket
 
-from flask_chatroom.transport import DIRECT_SOCKET, WebSocketTransport, WholeSendSocket
+from flask_chatroom.fastpath.middleware import (
+    DIRECT_SOCKET,
+    WebSocketTransport,
+    WholeSendSocket,
+)
 
 from .conftest import LiveServer, make_app
 

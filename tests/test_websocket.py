@@ -23,7 +23,7 @@ import websocket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flask_chatroom import websocket as fast
+from flask_chatroom.fastpath import websocket as fast
 from flask_chatroom.protocol import EVENT_MESSAGE
 
 from .conftest import ChatClient, LiveServer

@@ -22,10 +22,9 @@ from typing import Any
 
 import redis
 
-from .identity import Identity
-from .limits import Limit, RateLimiter
-from .presence import Change, Presence
-from .userdata import UserData
+from ..config import NICKNAME_TTL_SECONDS, Limit
+from ..identity import Identity
+from .interfaces import Change, Presence, RateLimiter, UserData
 
 
 def _text(value: bytes | str) -> str:
@@ -247,10 +246,6 @@ class RedisLimiter(RateLimiter):
             )
         )
         return retry if retry > 0 else None
-
-
-#: How long a guest's nickname is kept after it was last set.
-NICKNAME_TTL_SECONDS = 30 * 24 * 3600
 
 
 class RedisUserData(UserData):

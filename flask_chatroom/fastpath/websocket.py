@@ -53,8 +53,8 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping
 from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.utilities import LocalProtocolError
 
-from .protocol import SharedPayload
-from .transport import DIRECT_SOCKET, no_delay
+from ..protocol import SharedPayload
+from .middleware import DIRECT_SOCKET, no_delay
 
 log = logging.getLogger("flask_chatroom")
 

@@ -1,7 +1,10 @@
-"""The ``chatroom`` blueprint: the chat page, static files and template helpers."""
+"""The ``chatroom`` blueprint: the chat page, the HTTP API, static files and
+template helpers. Every permission question goes to the service, as for the
+Socket.IO events."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import secrets
 from typing import Any
 
@@ -18,19 +21,39 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import __version__
-from .identity import Identity, guest_from_session
-from .protocol import NICKNAME_MAX
-from .state import MAX_HISTORY_PAGE, app_object, get_state
-from .vendor import SOCKETIO_CLIENT_VERSION
+from ..identity import guest_from_session
+from ..protocol import NICKNAME_MAX, ChatError, parse_history_query
+from ..service import MAX_HISTORY_PAGE, get_service
+from ..vendor import SOCKETIO_CLIENT_VERSION
 
 blueprint = Blueprint(
     "chatroom",
     __name__,
-    template_folder="templates",
-    static_folder="static",
+    template_folder="../templates",
+    static_folder="../static",
     static_url_path="/static",
 )
+
+#: The HTTP status of each refusal the API answers with a JSON error.
+HTTP_STATUS = {
+    "login_required": 401,
+    "forbidden": 403,
+    "unknown_room": 404,
+    "invalid_room": 404,
+    "invalid_payload": 400,
+    "rate_limited": 429,
+}
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("flask-chatroom")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+        return "0"
+
+
+#: What asset URLs carry for cache-busting.
+ASSET_VERSION = _version()
 
 
 @blueprint.route("/", defaults={"room": None})
@@ -42,97 +65,85 @@ def chat_page(room: str | None) -> str | BaseResponse | tuple[str, int]:
     host's login view (``CHATROOM_LOGIN_VIEW``, else Flask-Login's
     ``login_view``) or, without one, gets a 401 page asking to sign in.
     """
-    state = get_state()
-    config = state.config
+    service = get_service()
+    config = service.config
     room = room or config.default_room
     if not config.room_exists(room):
         abort(404)
-    user = state.identify()
-    if user is None and config.require_login:
-        return _sign_in_first()
-    if not state.extension.may_join(user or state.guest(), room):
-        abort(403)
+    try:
+        service.check_may_read(service.current_user(), room)
+    except ChatError as exc:
+        if exc.code == "login_required":
+            return _sign_in_first()
+        abort(HTTP_STATUS.get(exc.code, 400))
     return render_template("chatroom/chat.html", room=room, chat_config=config)
 
 
 def _login_url() -> str | None:
     """The host's login page, coming back to this page, if the host has one."""
     login_manager = getattr(current_app, "login_manager", None)
-    view = get_state().config.login_view or getattr(login_manager, "login_view", None)
+    view = get_service().config.login_view or getattr(login_manager, "login_view", None)
     return url_for(view, next=request.full_path.rstrip("?")) if view else None
 
 
 def _sign_in_first() -> BaseResponse | tuple[str, int]:
-    config = get_state().config
     login_url = _login_url()
     if login_url:
         return redirect(login_url)
-    html = render_template("chatroom/sign_in.html", chat_config=config)
+    html = render_template("chatroom/sign_in.html", chat_config=get_service().config)
     return html, 401
 
 
-def _api_user() -> Identity:
-    """The identity of an API request, or a 401 when one is required."""
-    state = get_state()
-    user = state.identify()
-    if user is None:
-        if state.config.require_login:
-            abort(401)
-        user = state.guest()
-    return user
+def _api_error(error: ChatError) -> tuple[Response, int]:
+    return jsonify(ok=False, error=error.to_wire()), HTTP_STATUS.get(error.code, 400)
 
 
 @blueprint.route("/api/rooms")
-def rooms_api() -> Response:
+def rooms_api() -> Response | tuple[Response, int]:
     """``GET /chat/api/rooms``: the rooms and their user counts, as JSON."""
-    _api_user()
-    return jsonify(rooms=get_state().extension.room_list())
-
-
-def _seq_arg(name: str) -> int | None:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return None
-    if not value.isdigit():
-        abort(400, f"{name} must be a sequence number")
-    return int(value)
+    service = get_service()
+    try:
+        service.current_user()
+    except ChatError as exc:
+        return _api_error(exc)
+    return jsonify(rooms=service.room_list())
 
 
 @blueprint.route("/api/rooms/<room>/messages")
-def messages_api(room: str) -> Response:
-    """``GET /chat/api/rooms/<room>/messages?before=&limit=``: a page of the room's
-    history, oldest first, with the same permission checks as joining the room."""
-    state = get_state()
-    user = _api_user()
-    if not state.config.room_exists(room):
-        abort(404)
-    if not state.extension.may_join(user, room):
-        abort(403)
-    before = _seq_arg("before")
-    limit = _seq_arg("limit") or state.config.history_limit
-    limit = max(1, min(limit, MAX_HISTORY_PAGE))
-    messages, more = state.store.history(room, before=before, limit=limit)
+def messages_api(room: str) -> Response | tuple[Response, int]:
+    """``GET /chat/api/rooms/<room>/messages?before=|after=&limit=``: a page of the
+    room's history, oldest first, with the same permission checks as joining
+    the room. A malformed argument is a 400 with a JSON error."""
+    service = get_service()
+    try:
+        user = service.current_user()
+        query = parse_history_query(
+            room, request.args, service.config.history_limit, MAX_HISTORY_PAGE
+        )
+        messages, more = service.history(user, query)
+    except ChatError as exc:
+        return _api_error(exc)
     return jsonify(room=room, messages=[m.to_wire() for m in messages], has_more=more)
 
 
 @blueprint.before_app_request
 def _finish_setup() -> None:
-    # Only when SocketIO.init_app came after the chat's (see Chatroom.finish_setup).
-    state = get_state()
-    if not state.setup_finished:
-        state.extension.finish_setup(app_object())
+    # Only does something on the first request when SocketIO.init_app came after
+    # the chat's (see ChatService.ensure_ready).
+    get_service().ensure_ready()
 
 
 @blueprint.after_request
 def _content_security_policy(response: Response) -> Response:
-    policy = get_state().config.content_security_policy
+    policy = get_service().config.content_security_policy
     if policy and response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", policy)
     return response
 
 
 def _socketio_path() -> str:
-    middleware = getattr(get_state().socketio, "sockio_mw", None)
+    socketio = current_app.extensions.get("socketio")
+    middleware = getattr(socketio, "sockio_mw", None)
     path = getattr(middleware, "engineio_path", "/socket.io/")
     return request.script_root + str(path)
 
@@ -144,10 +155,10 @@ def widget_data(room: str | None = None, title: str | None = None) -> dict[str, 
     Calling it also gives a new visitor a guest name kept in the Flask session, so
     the name survives reloads and reconnects.
     """
-    state = get_state()
-    config = state.config
+    service = get_service()
+    config = service.config
     guest_from_session(config.guest_prefix, create=True)
-    sign_in = config.require_login and state.identify() is None
+    sign_in = service.needs_sign_in()
     return {
         "sign_in": sign_in,
         "login_url": _login_url() if sign_in else None,
@@ -166,11 +177,13 @@ def widget_data(room: str | None = None, title: str | None = None) -> dict[str, 
 def asset_urls() -> dict[str, str]:
     """URLs of the chat's CSS and scripts, each carrying a version for caching."""
     return {
-        "css": url_for("chatroom.static", filename="chatroom/chat.css", v=__version__),
+        "css": url_for(
+            "chatroom.static", filename="chatroom/chat.css", v=ASSET_VERSION
+        ),
         "socketio": url_for(
             "chatroom.static",
             filename="vendor/socket.io/socket.io.min.js",
             v=SOCKETIO_CLIENT_VERSION,
         ),
-        "js": url_for("chatroom.static", filename="chatroom/chat.js", v=__version__),
+        "js": url_for("chatroom.static", filename="chatroom/chat.js", v=ASSET_VERSION),
     }

@@ -14,8 +14,9 @@ from typing import Any
 
 from flask import Flask
 
-from .state import ChatState, get_state
-from .vendor import SOCKETIO_CLIENT_VERSION
+from ..config import shared_redis_url
+from ..service import ChatService, get_service
+from ..vendor import SOCKETIO_CLIENT_VERSION
 
 #: Words that mark a SECRET_KEY as an example value nobody replaced.
 PLACEHOLDER_WORDS = (
@@ -57,8 +58,8 @@ def _worker_count(workers: int | None) -> int:
         return 1
 
 
-def check_async_mode(state: ChatState) -> Finding:
-    mode = state.socketio.async_mode
+def check_async_mode(socketio: Any) -> Finding:
+    mode = socketio.async_mode
     if mode == "eventlet":
         return Finding(
             "error",
@@ -79,8 +80,8 @@ def check_async_mode(state: ChatState) -> Finding:
     return Finding("ok", "async mode", f"Flask-SocketIO runs on {mode}.")
 
 
-def check_workers(state: ChatState, workers: int) -> Finding:
-    queue = state.socketio.server_options.get("message_queue")
+def check_workers(socketio: Any, workers: int) -> Finding:
+    queue = socketio.server_options.get("message_queue")
     if workers > 1 and not queue:
         return Finding(
             "error",
@@ -93,10 +94,9 @@ def check_workers(state: ChatState, workers: int) -> Finding:
     return Finding("ok", "workers", f"{workers} worker process(es).")
 
 
-def check_message_queue(state: ChatState) -> Finding | None:
-    from .extension import redis_url_of
-
-    url = redis_url_of(state.socketio, state.config)
+def check_message_queue(state: ChatService, socketio: Any) -> Finding | None:
+    queue = socketio.server_options.get("message_queue")
+    url = shared_redis_url(state.config, queue)
     if url is None:
         return None
     try:
@@ -113,8 +113,8 @@ def check_message_queue(state: ChatState) -> Finding | None:
     return Finding("ok", "message queue", f"Redis at {url} answers.")
 
 
-def check_cors(state: ChatState) -> Finding:
-    origins = state.socketio.server_options.get("cors_allowed_origins")
+def check_cors(socketio: Any) -> Finding:
+    origins = socketio.server_options.get("cors_allowed_origins")
     if origins == "*" or (isinstance(origins, (list, tuple)) and "*" in origins):
         return Finding(
             "error",
@@ -163,7 +163,7 @@ def check_secret_key(app: Flask) -> Finding:
     return Finding("ok", "SECRET_KEY", "SECRET_KEY is set.")
 
 
-def check_database(state: ChatState, workers: int) -> list[Finding]:
+def check_database(state: ChatService, socketio: Any, workers: int) -> list[Finding]:
     findings = []
     store = state.store
     engine = getattr(store, "engine", None)
@@ -189,7 +189,7 @@ def check_database(state: ChatState, workers: int) -> list[Finding]:
                 "Run flask chatroom init-db (or your migration for an upgrade).",
             )
         )
-    several = workers > 1 or bool(state.socketio.server_options.get("message_queue"))
+    several = workers > 1 or bool(socketio.server_options.get("message_queue"))
     if engine is not None and engine.dialect.name == "sqlite" and several:
         findings.append(
             Finding(
@@ -233,15 +233,16 @@ def check_client_version() -> Finding:
 
 def run_checks(app: Flask, workers: int | None = None) -> list[Finding]:
     """Every check, in order, for *app* (call inside its app context)."""
-    state = get_state(app)
+    state = get_service(app)
+    socketio = app.extensions["socketio"]
     count = _worker_count(workers)
     findings: list[Any] = [
-        check_async_mode(state),
-        check_workers(state, count),
-        check_message_queue(state),
-        check_cors(state),
+        check_async_mode(socketio),
+        check_workers(socketio, count),
+        check_message_queue(state, socketio),
+        check_cors(socketio),
         check_secret_key(app),
-        *check_database(state, count),
+        *check_database(state, socketio, count),
         check_client_version(),
     ]
     return [finding for finding in findings if finding is not None]

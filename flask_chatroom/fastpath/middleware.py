@@ -35,7 +35,7 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-#: Where a gunicorn socket waits for :mod:`flask_chatroom.websocket`.
+#: Where a gunicorn socket waits for :mod:`flask_chatroom.fastpath.websocket`.
 DIRECT_SOCKET = "flask_chatroom.socket"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -91,7 +91,7 @@ class WebSocketTransport:
     def __init__(self, app: WSGIApp, compression: bool = False) -> None:
         self.app = app
         self.compression = compression
-        #: :mod:`flask_chatroom.websocket` serves WebSockets that start as
+        #: :mod:`flask_chatroom.fastpath.websocket` serves WebSockets that start as
         #: such (it does all of the above itself); set by the extension.
         self.direct = False
         #: Socket.IO's path (other WebSockets of the host are not Socket.IO's)
@@ -106,7 +106,7 @@ class WebSocketTransport:
                 and environ.get("PATH_INFO", "").startswith(self.socketio_path)
                 and "sid" not in parse_qs(environ.get("QUERY_STRING", ""))
             ):
-                # Served by flask_chatroom.websocket. Its socket moves out of
+                # Served by flask_chatroom.fastpath.websocket. Its socket moves out of
                 # python-engineio's sight: for gunicorn's, Engine.IO's middleware
                 # would make an eventlet wrapper class for every request (2.5 KB
                 # kept for as long as the connection lasts).

@@ -8,9 +8,9 @@ from typing import IO
 
 import click
 
-from .protocol import is_valid_room_name
-from .state import get_state
-from .views import blueprint
+from ..protocol import is_valid_room_name
+from ..service import get_service
+from .http import blueprint
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -18,7 +18,7 @@ DAY_MS = 24 * 60 * 60 * 1000
 @blueprint.cli.command("init-db")
 def init_db() -> None:
     """Create the chat's tables (or check that they are current)."""
-    store = get_state().store
+    store = get_service().store
     store.init_schema()
     click.echo(f"chat schema: {store.schema_status()}")
 
@@ -33,14 +33,15 @@ def init_db() -> None:
 )
 def purge(days: int | None) -> None:
     """Delete messages older than the retention period."""
-    state = get_state()
-    days = days or state.config.retention_days
+    service = get_service()
+    days = days or service.config.retention_days
     if days is None:
         raise click.UsageError(
             "Set CHATROOM_RETENTION_DAYS or pass --days to say what to keep."
         )
-    removed = state.store.purge(int(time.time() * 1000) - days * DAY_MS)
-    state.forget_history()
+    removed = service.store.purge(int(time.time() * 1000) - days * DAY_MS)
+    if service.ready:
+        service.rooms.forget_history()
     click.echo(f"deleted {removed} message(s) older than {days} day(s)")
 
 
@@ -58,7 +59,7 @@ def export(room: str, output: IO[str]) -> None:
     if not is_valid_room_name(room):
         raise click.BadParameter(f"{room!r} is not a room name", param_hint="ROOM")
     count = 0
-    for message in get_state().store.messages(room):
+    for message in get_service().store.messages(room):
         wire = message.to_wire()
         wire["sender_id"] = message.sender_id
         output.write(json.dumps(wire, ensure_ascii=False) + "\n")
@@ -76,10 +77,11 @@ def export(room: str, output: IO[str]) -> None:
 )
 def doctor(workers: int | None) -> None:
     """Check the setup before going live; exits with 1 if something is wrong."""
-    from .doctor import run_checks
-    from .state import app_object
+    from flask import current_app
 
-    findings = run_checks(app_object(), workers)
+    from .doctor import run_checks
+
+    findings = run_checks(current_app._get_current_object(), workers)  # type: ignore[attr-defined]
     marks = {"ok": "ok     ", "warning": "WARNING", "error": "ERROR  "}
     for finding in findings:
         click.echo(f"{marks[finding.level]} {finding.check}: {finding.message}")

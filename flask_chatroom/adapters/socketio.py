@@ -1,0 +1,310 @@
+"""The Socket.IO side of the chat: one ``Namespace`` with a thin method per event.
+
+Every handler returns its acknowledgement. A refusal (:class:`ChatError`) or an
+unexpected failure becomes an error ack plus a ``chat error`` event to the sender
+only, is logged once, and never reaches other users.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+from flask import Flask, current_app, request
+from flask_socketio import Namespace, emit
+from socketio import PubSubManager
+from socketio.exceptions import ConnectionRefusedError
+
+from ..core.runtime import Realtime
+from ..protocol import (
+    EVENT_DELETE,
+    EVENT_ERROR,
+    EVENT_HISTORY,
+    EVENT_JOIN,
+    EVENT_LEAVE,
+    EVENT_MUTE,
+    EVENT_NICKNAME,
+    EVENT_ROOMS,
+    EVENT_SEND,
+    EVENT_TYPING,
+    ChatError,
+    error_ack,
+    parse_auth_since,
+    parse_history,
+    parse_join,
+    parse_message_id,
+    parse_mute,
+    parse_nickname,
+    parse_room,
+    parse_send,
+    parse_typing,
+)
+from ..service import MAX_HISTORY_PAGE, get_service
+
+log = logging.getLogger("flask_chatroom")
+
+#: Client events and the methods that handle them.
+EVENTS: dict[str, str] = {
+    EVENT_SEND: "on_message_broadcast",
+    EVENT_JOIN: "on_join",
+    EVENT_LEAVE: "on_leave",
+    EVENT_ROOMS: "on_rooms",
+    EVENT_TYPING: "on_typing",
+    EVENT_NICKNAME: "on_nickname",
+    EVENT_HISTORY: "on_history",
+    EVENT_DELETE: "on_delete_message",
+    EVENT_MUTE: "on_mute",
+}
+
+# "message_broadcast" (how the handler is reached) -> "message broadcast"
+_WIRE_NAMES = {method[len("on_") :]: event for event, method in EVENTS.items()}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def chat_event(handler: F) -> F:
+    """Turn a handler's :class:`ChatError` or failure into an error reply.
+
+    The sender gets ``chat error`` ``{"code", "message"}`` and the error ack; the
+    log gets one line (a traceback for failures); nothing internal reaches the
+    client.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(self: ChatNamespace, *args: Any) -> Any:
+        try:
+            return handler(self, *args)
+        except ChatError as exc:
+            log.info(
+                "chat: refused %r from sid %s: %s", _event_name(), _sid(), exc.code
+            )
+            return _reply_error(exc)
+        except Exception:
+            log.exception("chat: handler for %r failed", _event_name())
+            return _reply_error(
+                ChatError("internal_error", "The server could not handle that request.")
+            )
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _sid() -> str:
+    """The Socket.IO session id of the connection being handled."""
+    sid: str = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
+    return sid
+
+
+def _event_name() -> Any:
+    """The wire name of the event being handled (``message broadcast``)."""
+    name = request.event["message"]  # type: ignore[attr-defined]
+    return _WIRE_NAMES.get(name, name)
+
+
+def _reply_error(error: ChatError) -> dict[str, Any]:
+    emit(EVENT_ERROR, error.to_wire())
+    return error_ack(error)
+
+
+def _refuse(error: ChatError) -> NoReturn:
+    """Refuse a connection: the client's ``connect_error`` has ``message`` and
+    ``data`` ``{"code"}``."""
+    raise ConnectionRefusedError(error.message, {"code": error.code})
+
+
+class ChatNamespace(Namespace):  # type: ignore[misc]
+    """The chat's Socket.IO namespace (``CHATROOM_NAMESPACE``): each handler
+    parses its payload, calls the service and returns the ack."""
+
+    def trigger_event(self, event: Any, *args: Any) -> Any:
+        """Route chat events (their names hold spaces) and refuse unknown ones."""
+        if event in ("connect", "disconnect") and not self._client_sent(event, args):
+            return super().trigger_event(event, *args)
+        method = EVENTS.get(event) if isinstance(event, str) else None
+        if method is None:
+            return self._unknown_event(event, args[0] if args else None)
+        return super().trigger_event(method[len("on_") :], *args)
+
+    def _client_sent(self, event: str, args: tuple[Any, ...]) -> bool:
+        """Whether a ``connect`` / ``disconnect`` is an event a client emitted by
+        that name (python-socketio dispatches those too) rather than the real
+        thing. A real connect carries the connection's WSGI environ; a real
+        disconnect runs once the connection is no longer counted as connected."""
+        sid = args[0] if args else None
+        if event == "connect":
+            environ = self.server.get_environ(sid, namespace=self.namespace)
+            return not (len(args) >= 2 and environ is not None and args[1] is environ)
+        return bool(self.server.manager.is_connected(sid, self.namespace))
+
+    def _unknown_event(self, event: Any, sid: str | None) -> dict[str, Any]:
+        log.info("chat: unknown event %.80r from sid %s", event, sid)
+        error = ChatError("unknown_event", "The chat does not know that event.")
+        if sid is not None:
+            self.socketio.emit(
+                EVENT_ERROR, error.to_wire(), to=sid, namespace=self.namespace
+            )
+        return error_ack(error)
+
+    # -- connection lifecycle ---------------------------------------------------
+
+    def on_connect(self, auth: Any = None) -> None:
+        """A client connected: the service decides who it is and puts it in the
+        default room.
+
+        ``auth`` may carry ``{"since": {room: seq}}``: a reconnecting client's
+        last seen ``seq`` of the default room, so it gets only what it missed.
+        A refused connection gets ``connect_error`` with a message for people
+        and ``data`` ``{"code"}`` (``login_required``, ``too_many_connections``,
+        ``internal_error``).
+        """
+        service = get_service()
+        since = parse_auth_since(auth, service.config.default_room)
+        try:
+            service.connect(_sid(), since)
+        except ChatError as exc:
+            _refuse(exc)
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        """A client went away: it leaves its rooms, and the rooms are told."""
+        service = get_service()
+        if service.ready:
+            service.disconnect(_sid())
+
+    # -- events -------------------------------------------------------------------
+
+    @chat_event
+    def on_message_broadcast(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``message broadcast``: post a message to a room the sender is in."""
+        service = get_service()
+        request = parse_send(payload, service.config.max_message_length)
+        return service.post(_sid(), request).ack()
+
+    @chat_event
+    def on_join(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``join`` ``{"room", "since"?}``: enter a room and get its history."""
+        room, since = parse_join(payload)
+        get_service().join(_sid(), room, since)
+        return {"ok": True, "room": room}
+
+    @chat_event
+    def on_history(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``history`` ``{"room", "before"|"after", "limit"}``: a page of messages."""
+        service = get_service()
+        request = parse_history(
+            payload, max(MAX_HISTORY_PAGE, service.config.history_limit)
+        )
+        sid = _sid()
+        messages, more = service.history(service.user_of(sid), request, sid)
+        return {
+            "ok": True,
+            "room": request.room,
+            "messages": [m.to_wire() for m in messages],
+            "has_more": more,
+        }
+
+    @chat_event
+    def on_leave(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``leave`` ``{"room"}``: leave a room the connection is in."""
+        room = parse_room(payload)
+        get_service().leave(_sid(), room)
+        return {"ok": True, "room": room}
+
+    @chat_event
+    def on_rooms(self, *_: Any) -> dict[str, Any]:
+        """``rooms``: the rooms and how many users each has."""
+        service = get_service()
+        service.user_of(_sid())
+        return {"ok": True, "rooms": service.room_list()}
+
+    @chat_event
+    def on_typing(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``typing`` ``{"room", "typing"}``: tell the other members."""
+        service = get_service()
+        room, typing = parse_typing(payload, service.config.default_room)
+        service.typing(_sid(), room, typing)
+        return {"ok": True}
+
+    @chat_event
+    def on_nickname(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``nickname`` ``{"name"}``: a guest picks the name others see."""
+        service = get_service()
+        sid = _sid()
+        service.user_of(sid)  # a refusal for who you are comes before the name's
+        renamed = service.rename(sid, parse_nickname(payload))
+        return {"ok": True, "name": renamed.name}
+
+    @chat_event
+    def on_delete_message(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``delete message`` ``{"id"}``: a moderator removes a message."""
+        service = get_service()
+        sid = _sid()
+        service.user_of(sid)
+        deleted = service.delete(sid, parse_message_id(payload))
+        return {"ok": True, "id": deleted.id}
+
+    @chat_event
+    def on_mute(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``mute`` ``{"room", "user_id", "seconds"}``: a moderator mutes a user in
+        a room (``seconds: 0`` lifts it)."""
+        service = get_service()
+        sid = _sid()
+        service.user_of(sid)
+        room, user_id, seconds = parse_mute(payload)
+        until = service.mute(sid, room, user_id, seconds)
+        return {"ok": True, "room": room, "user_id": user_id, "until": until}
+
+
+class SocketIORealtime(Realtime):
+    """:class:`~flask_chatroom.core.runtime.Realtime` over the host's
+    ``SocketIO``, on the chat's namespace.
+
+    :param socketio: the host's ``SocketIO`` (its server may be created later).
+    :param namespace: ``CHATROOM_NAMESPACE``.
+    """
+
+    def __init__(self, socketio: Any, namespace: str) -> None:
+        self.socketio = socketio
+        self.namespace = namespace
+
+    def emit(self, event: str, data: Any, to: str, skip_sid: str | None = None) -> None:
+        self.socketio.emit(
+            event, data, to=to, skip_sid=skip_sid, namespace=self.namespace
+        )
+
+    def enter_room(self, sid: str, room: str) -> None:
+        self.socketio.server.enter_room(sid, room, namespace=self.namespace)
+
+    def leave_room(self, sid: str, room: str) -> None:
+        self.socketio.server.leave_room(sid, room, namespace=self.namespace)
+
+    def start_task(self, target: Callable[..., Any], *args: Any) -> None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.socketio.start_background_task(_in_app_context, app, target, *args)
+
+    def sleep(self, seconds: float) -> None:
+        self.socketio.sleep(seconds)
+
+    def is_connected(self, sid: str) -> bool:
+        manager = self.socketio.server.manager
+        return bool(
+            manager.is_connected(sid, self.namespace)
+            or sid in manager.pending_connect.get(self.namespace, ())
+        )
+
+    def close(self, sid: str) -> None:
+        server = self.socketio.server
+        eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
+        if eio_sid is not None and eio_sid in server.eio.sockets:
+            server.eio.disconnect(eio_sid)
+        else:  # no Engine.IO socket of its own (Flask-SocketIO's test client)
+            server.disconnect(sid, namespace=self.namespace)
+
+    @property
+    def shared(self) -> bool:
+        return isinstance(self.socketio.server.manager, PubSubManager)
+
+
+def _in_app_context(app: Flask, target: Callable[..., Any], *args: Any) -> None:
+    with app.app_context():
+        target(*args)

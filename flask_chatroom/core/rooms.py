@@ -1,0 +1,146 @@
+"""Rooms: their locks, joining and leaving, and each room's recent history kept
+encoded for the next joiner."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..backends.interfaces import MessageStore, Presence
+from ..identity import Identity
+from ..protocol import EVENT_HISTORY, SharedPayload
+from .announcer import Announcer
+from .runtime import Realtime
+
+#: The most missed messages a ``join`` with ``since`` sends at once; a client
+#: asks for the rest with ``history`` ``{"after": seq}``.
+CATCHUP_LIMIT = 500
+#: How long (seconds) a room's recent history, as sent on join, is kept in
+#: memory. Every message and deletion made through this process replaces it at
+#: once; the limit bounds how late a joiner sees what another process wrote
+#: without a message queue (``flask chatroom purge``, a script). With a message
+#: queue (several processes) it is not kept at all.
+HISTORY_CACHE_SECONDS = 2.0
+_ROOM_LOCKS = 64
+
+
+class RoomLocks:
+    """A fixed set of locks that rooms hash onto.
+
+    Publishing to a room and joining it take the room's lock, so a joining
+    client gets every earlier message from the store and every later one live:
+    none twice, none missing, in order (within this process)."""
+
+    def __init__(self) -> None:
+        self._locks = [threading.Lock() for _ in range(_ROOM_LOCKS)]
+
+    def __call__(self, room: str) -> threading.Lock:
+        return self._locks[hash(room) % _ROOM_LOCKS]
+
+
+class RecentHistory:
+    """Each room's ``history`` payload for newcomers (its last
+    ``CHATROOM_HISTORY_LIMIT`` messages), kept for :data:`HISTORY_CACHE_SECONDS`
+    in a single process, so a crowd joining costs one query and one encoding,
+    not one each."""
+
+    def __init__(
+        self, store: MessageStore, realtime: Realtime, history_limit: int
+    ) -> None:
+        self._store = store
+        self._realtime = realtime
+        self._limit = history_limit
+        # room -> (monotonic time, the history payload sent on join)
+        self._kept: dict[str, tuple[float, SharedPayload]] = {}
+
+    def get(self, room: str) -> SharedPayload:
+        """The payload; call it under the room's lock."""
+        now = time.monotonic()
+        kept = self._kept.get(room)
+        if kept is not None and now - kept[0] < HISTORY_CACHE_SECONDS:
+            return kept[1]
+        messages, more = self._store.history(room, limit=self._limit)
+        history = SharedPayload(
+            room=room,
+            messages=[m.to_wire() for m in messages],
+            has_more=more,
+            since=None,
+        )
+        if not self._realtime.shared:
+            self._kept[room] = (now, history)
+        return history
+
+    def forget(self, room: str | None = None) -> None:
+        """Drop the kept history of *room* (of every room if ``None``) after a
+        change to it."""
+        if room is None:
+            self._kept.clear()
+        else:
+            self._kept.pop(room, None)
+
+
+class Rooms:
+    """Joining and leaving rooms: the broadcast group, the history a joiner
+    gets, presence, and telling the room."""
+
+    def __init__(
+        self,
+        store: MessageStore,
+        presence: Presence,
+        realtime: Realtime,
+        announcer: Announcer,
+        locks: RoomLocks,
+        recent: RecentHistory,
+    ) -> None:
+        self._store = store
+        self._presence = presence
+        self._realtime = realtime
+        self._announcer = announcer
+        self.lock = locks
+        self.recent = recent
+
+    def join(
+        self, sid: str, identity: Identity, room: str, since: int | None = None
+    ) -> None:
+        """Put connection *sid* in *room*, send it the room's recent history (or
+        the messages after *since*), and tell the room if the user is new there."""
+        with self.lock(room):
+            self._realtime.enter_room(sid, room)
+            history: dict[str, Any]
+            if since is None:
+                history = self.recent.get(room)
+            else:
+                messages, more = self._store.since(room, since, limit=CATCHUP_LIMIT)
+                history = {
+                    "room": room,
+                    "messages": [m.to_wire() for m in messages],
+                    "has_more": more,
+                    "since": since,
+                }
+            self._realtime.emit(EVENT_HISTORY, history, to=sid)
+        change = self._presence.join(room, sid, identity)
+        if change.kind is None:
+            # Another tab of the same user was already here: only this tab
+            # needs the member list.
+            self._announcer.send_presence(room, to=sid)
+        else:
+            self._announcer.announce(change)
+
+    def leave(self, sid: str, room: str) -> bool:
+        """Take connection *sid* out of *room*; ``False`` if it was not there."""
+        change = self._presence.leave(room, sid)
+        if change is None:
+            return False
+        self._realtime.leave_room(sid, room)
+        self._announcer.announce(change)
+        return True
+
+    def forget_history(self, room: str | None = None) -> None:
+        """A change outside the message path (a deletion, a purge): the kept
+        history of *room* (of every room if ``None``) is stale."""
+        if room is None:
+            self.recent.forget()
+            return
+        with self.lock(room):
+            self.recent.forget(room)

@@ -1,0 +1,434 @@
+"""The chat service: every user action with every check, once.
+
+Each door a user has (the Socket.IO namespace, the HTTP API, the host's own
+code through :class:`~flask_chatroom.facade.Chat`) parses its input with
+:mod:`~flask_chatroom.protocol` and calls a method here; identity, permissions,
+limits and filters are decided here and nowhere else. A message reads straight
+through :meth:`ChatService.post`: who is speaking, may they post, limits, the
+filter hooks, store, broadcast, ack.
+
+One :class:`ChatService` per app lives in ``app.extensions["chatroom"]``; it is
+internal (hosts use :func:`~flask_chatroom.get_chat`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from flask import Flask, current_app
+
+from . import signals
+from .backends.interfaces import MessageStore
+from .backends.select import Backends
+from .config import ChatConfig
+from .core.announcer import Announcer
+from .core.connections import Connections
+from .core.moderation import Moderation
+from .core.publisher import Publisher
+from .core.rooms import RecentHistory, RoomLocks, Rooms
+from .core.runtime import Realtime
+from .identity import Identity, guest_from_session, new_guest
+from .policy import Policy
+from .protocol import (
+    EVENT_DELETED,
+    EVENT_RENAMED,
+    EVENT_TYPING,
+    EVENT_WELCOME,
+    ChatError,
+    HistoryRequest,
+    Message,
+    SendRequest,
+    is_valid_room_name,
+    message_text,
+)
+
+log = logging.getLogger("flask_chatroom")
+
+#: The most messages one ``history`` request (event or HTTP) returns.
+MAX_HISTORY_PAGE = 200
+
+
+class ChatService:
+    """One app's chat.
+
+    :param config: the validated ``CHATROOM_*`` configuration.
+    :param store: where messages are kept.
+    :param policy: the host's hooks.
+    :param realtime: the Socket.IO server under the chat.
+    :param setup: finishes the parts of setup that need the host's ``SocketIO``
+        to be set up, and returns the backends; run once, by :meth:`ensure_ready`.
+    """
+
+    connections: Connections
+    moderation: Moderation
+    announcer: Announcer
+    rooms: Rooms
+    publisher: Publisher
+    backends: Backends
+
+    def __init__(
+        self,
+        config: ChatConfig,
+        store: MessageStore,
+        policy: Policy,
+        realtime: Realtime,
+        setup: Callable[[], Backends],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.policy = policy
+        self.realtime = realtime
+        self._setup: Callable[[], Backends] | None = setup
+
+    # -- wiring ---------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`ensure_ready` has run."""
+        return self._setup is None
+
+    def ensure_ready(self) -> None:
+        """Finish setup (once): pick the backends and wire the core to them.
+
+        ``init_app`` runs it when the host's ``SocketIO`` is already set up;
+        otherwise the app's first request or chat connection does, because
+        ``SocketIO.init_app`` may still bring a message queue that decides the
+        backends.
+        """
+        setup = self._setup
+        if setup is None:
+            return
+        backends = setup()
+        config, realtime = self.config, self.realtime
+        self.backends = backends
+        self.connections = Connections(realtime, config.max_connections_per_user)
+        self.moderation = Moderation(
+            backends.limiter, backends.userdata, realtime, config.rate_limit_disconnect
+        )
+        self.announcer = Announcer(
+            backends.presence, realtime, config.presence_expiry / 3
+        )
+        locks = RoomLocks()
+        recent = RecentHistory(self.store, realtime, config.history_limit)
+        self.rooms = Rooms(
+            self.store, backends.presence, realtime, self.announcer, locks, recent
+        )
+        self.publisher = Publisher(self.store, realtime, locks, recent)
+        self._setup = None
+
+    # -- who is speaking ------------------------------------------------------------
+
+    def identify(self) -> Identity | None:
+        """The signed-in user of the current request, or ``None``."""
+        return self.policy.identify(self.config.user_name_attribute)
+
+    def guest(self) -> Identity:
+        """The current visitor as a guest: from the session, or new; with the
+        nickname they picked, if any."""
+        prefix = self.config.guest_prefix
+        guest = guest_from_session(prefix, create=False) or new_guest(prefix)
+        nickname = self.backends.userdata.nickname(guest.id)
+        return replace(guest, name=nickname) if nickname else guest
+
+    def current_user(self) -> Identity:
+        """Who the current request speaks as: the signed-in user, else a guest.
+
+        :raises ChatError: ``login_required`` for a visitor who is not signed in
+            when ``CHATROOM_REQUIRE_LOGIN`` is on.
+        """
+        identity = self.identify()
+        if identity is not None:
+            return identity
+        if self.config.require_login:
+            raise ChatError("login_required", "Please sign in to chat.")
+        return self.guest()
+
+    def needs_sign_in(self) -> bool:
+        """Whether the current visitor must sign in before chatting."""
+        return self.config.require_login and self.identify() is None
+
+    def user_of(self, sid: str) -> Identity:
+        """Who connection *sid* speaks as.
+
+        A host's ``connect`` handler on a shared namespace
+        (``CHATROOM_NAMESPACE = "/"``) runs instead of the chat's; such a
+        connection is registered here on first use.
+        """
+        identity = self.connections.identity_of(sid)
+        if identity is not None:
+            return identity
+        return self._register(sid, self.current_user())
+
+    # -- permissions ----------------------------------------------------------------
+
+    def check_may_read(self, user: Identity, room: str) -> None:
+        """:raises ChatError: ``unknown_room`` or ``forbidden``."""
+        if not self.config.room_exists(room):
+            raise ChatError("unknown_room", f"There is no room {room!r}.")
+        if not self.policy.may_join(user, room):
+            raise ChatError("forbidden", f"You may not join {room!r}.")
+
+    def _check_member(self, sid: str, room: str, doing: str) -> None:
+        if not self.backends.presence.is_member(sid, room):
+            raise ChatError("not_in_room", f"Join the room {room!r} before {doing}.")
+
+    def _check_moderator(self, user: Identity, doing: str) -> None:
+        if not self.policy.is_moderator(user):
+            raise ChatError("forbidden", f"Only moderators can {doing}.")
+
+    # -- connections ----------------------------------------------------------------
+
+    def connect(self, sid: str, since: int | None = None) -> Identity:
+        """A client connected as the current request: decide who it is, send it
+        its ``welcome``, and put it in the default room (with the messages after
+        *since*, when it reconnects).
+
+        :raises ChatError: ``login_required``, ``too_many_connections`` or
+            ``internal_error`` (logged): the connection is refused.
+        """
+        self.ensure_ready()
+        try:
+            identity = self.current_user()
+        except ChatError as exc:
+            log.info("chat: refused an anonymous connection (login required)")
+            raise exc from None
+        except Exception:
+            log.exception("chat: the identity loader failed; connection refused")
+            raise ChatError(
+                "internal_error", "The server could not connect you."
+            ) from None
+        self._add_connection(sid, identity)
+        try:
+            return self._register(sid, identity, since)
+        except Exception:
+            # A permission hook or the store failed: refuse rather than leave the
+            # client half connected.
+            log.exception("chat: could not set up a connection; refused")
+            self.disconnect(sid)
+            raise ChatError(
+                "internal_error", "The server could not connect you."
+            ) from None
+
+    def _add_connection(self, sid: str, identity: Identity) -> None:
+        self.announcer.start_housekeeping()
+        try:
+            gone = self.connections.add(sid, identity)
+        except ChatError as exc:
+            log.info("chat: refused a connection of %s: %s", identity.id, exc.code)
+            raise
+        for other in gone:
+            self.disconnect(other)
+
+    def _register(
+        self, sid: str, identity: Identity, since: int | None = None
+    ) -> Identity:
+        if self.connections.identity_of(sid) is None:
+            self._add_connection(sid, identity)
+        room = self.config.default_room
+        joined = self.policy.may_join(identity, room)
+        self.realtime.emit(
+            EVENT_WELCOME,
+            {
+                "id": identity.id,
+                "client": identity.name,
+                "user_id": identity.user_id,
+                "guest": identity.anonymous,
+                "room": room if joined else None,
+                "moderator": self.policy.is_moderator(identity),
+                "nicknames": identity.anonymous and self.config.allow_nicknames,
+            },
+            to=sid,
+        )
+        if joined:
+            self.rooms.join(sid, identity, room, since)
+        return identity
+
+    def disconnect(self, sid: str) -> None:
+        """Connection *sid* went away: it leaves its rooms (which are told from a
+        task of its own) and is forgotten."""
+        changes = self.backends.presence.disconnect(sid)
+        self.connections.remove(sid)
+        self.announcer.announce_later(changes)
+
+    # -- actions --------------------------------------------------------------------
+
+    def post(self, sid: str, request: SendRequest) -> Message:
+        """``message broadcast``: post to a room the connection is in.
+
+        :returns: the message as stored (a retry of a stored ``client_id``
+            returns the first one, not broadcast again).
+        """
+        user = self.user_of(sid)
+        room = request.room or self.config.default_room
+        self._check_member(sid, room, "posting to it")
+        if not self.policy.may_post(user, room):
+            raise ChatError("forbidden", f"You may not post in {room!r}.")
+        self.moderation.check_not_muted(room, user)
+        self.moderation.check_rate(sid, user, "message")
+        message = Message(
+            room=room,
+            client=user.name,
+            text=request.text,
+            user_id=user.user_id,
+            client_id=request.client_id,
+            sender_id=user.id,
+        )
+        message = self.policy.apply_filters(
+            message, user, self.config.max_message_length
+        )
+        stored, _created = self.publisher.publish(message)
+        return stored
+
+    def join(self, sid: str, room: str, since: int | None = None) -> None:
+        """``join``: enter *room* and get its history, or the messages after
+        *since* (joining a room again just sends those)."""
+        user = self.user_of(sid)
+        self.check_may_read(user, room)
+        self.moderation.check_rate(sid, user, "join")
+        rooms = self.backends.presence.rooms_of(sid)
+        if room not in rooms and len(rooms) >= self.config.max_rooms_per_connection:
+            raise ChatError("too_many_rooms", "You are in too many rooms; leave one.")
+        self.rooms.join(sid, user, room, since)
+
+    def leave(self, sid: str, room: str) -> None:
+        """``leave``: leave a room the connection is in."""
+        self.user_of(sid)
+        if not self.rooms.leave(sid, room):
+            raise ChatError("not_in_room", f"You are not in {room!r}.")
+
+    def history(
+        self, user: Identity, request: HistoryRequest, sid: str | None = None
+    ) -> tuple[list[Message], bool]:
+        """A page of *request*'s room for *user*, oldest first, and whether more
+        lie beyond it. Rate-limited per connection when *sid* is given."""
+        self.check_may_read(user, request.room)
+        if sid is not None:
+            self.moderation.check_rate(sid, user, "history")
+        if request.after is not None:
+            return self.store.since(request.room, request.after, limit=request.limit)
+        return self.store.history(
+            request.room, before=request.before, limit=request.limit
+        )
+
+    def room_list(self) -> list[dict[str, Any]]:
+        """The rooms with their user counts: the fixed ``CHATROOM_ROOMS`` (with
+        0 for empty ones), or every room someone is in with open rooms."""
+        counts = self.backends.presence.rooms()
+        names = list(self.config.rooms or sorted(counts))
+        return [{"name": name, "count": counts.get(name, 0)} for name in names]
+
+    def typing(self, sid: str, room: str, typing: bool) -> None:
+        """``typing``: tell the room's other members."""
+        user = self.user_of(sid)
+        self._check_member(sid, room, "typing in it")
+        self.moderation.check_rate(sid, user, "typing")
+        self.realtime.emit(
+            EVENT_TYPING,
+            {
+                "room": room,
+                "client": user.name,
+                "user_id": user.user_id,
+                "typing": typing,
+            },
+            to=room,
+            skip_sid=sid,
+        )
+
+    def rename(self, sid: str, name: str) -> Identity:
+        """``nickname``: a guest picks the name others see (in every tab)."""
+        user = self.user_of(sid)
+        if not self.config.allow_nicknames or not user.anonymous:
+            raise ChatError("nicknames_disabled", "You cannot pick a nickname here.")
+        self.moderation.check_rate(sid, user, "nickname")
+        if name.casefold() in self.connections.signed_in_names():
+            raise ChatError("name_taken", "That is the name of a signed-in user.")
+        self.backends.userdata.set_nickname(user.id, name)
+        renamed, sids = self.connections.rename(user.id, name)
+        assert renamed is not None  # sid itself is one of them
+        rooms: set[str] = set()
+        for other in sids:
+            rooms.update(self.backends.presence.rename(other, renamed))
+            if other != sid:  # the other tabs learn their new name
+                self.realtime.emit(EVENT_RENAMED, {"client": name}, to=other)
+        for room in sorted(rooms):
+            self.announcer.send_presence(room)
+        return renamed
+
+    def delete(self, sid: str, message_id: str) -> Message:
+        """``delete message``: a moderator removes a message."""
+        user = self.user_of(sid)
+        self._check_moderator(user, "delete messages")
+        deleted = self.store.mark_deleted(message_id)
+        if deleted is None:
+            raise ChatError("not_found", "There is no such message.")
+        self.rooms.forget_history(deleted.room)
+        log.info("chat: %s deleted message %s in %s", user.id, deleted.id, deleted.room)
+        self.realtime.emit(
+            EVENT_DELETED, {"id": deleted.id, "room": deleted.room}, to=deleted.room
+        )
+        signals.send(signals.message_deleted, message=deleted, moderator=user)
+        return deleted
+
+    def mute(self, sid: str, room: str, user_id: str, seconds: int) -> int | None:
+        """``mute``: a moderator mutes *user_id* in *room* (0 seconds lifts it);
+        until when, in epoch ms (``None`` once lifted)."""
+        user = self.user_of(sid)
+        self._check_moderator(user, "mute users")
+        until = self.moderation.mute(room, user_id, seconds)
+        log.info("chat: %s muted %s in %s for %ss", user.id, user_id, room, seconds)
+        signals.send(
+            signals.user_muted, room=room, user_id=user_id, until=until, moderator=user
+        )
+        return until
+
+    # -- the host's own code --------------------------------------------------------
+
+    def send(self, room: str, text: str, sender: str | Identity) -> Message:
+        """Post *text* to *room* from host code (see :meth:`Chat.send
+        <flask_chatroom.facade.Chat.send>`)."""
+        self.ensure_ready()
+        if not is_valid_room_name(room) or not self.config.room_exists(room):
+            raise ChatError("unknown_room", f"There is no room {room!r}.")
+        cleaned = message_text(text, self.config.max_message_length)
+        identity = (
+            sender
+            if isinstance(sender, Identity)
+            else Identity(id="system", name=sender, anonymous=True)
+        )
+        message = Message(
+            room=room,
+            client=identity.name,
+            text=cleaned,
+            user_id=identity.user_id,
+            sender_id=identity.id,
+        )
+        stored, _ = self.publisher.publish(message)
+        return stored
+
+    def online(self, room: str) -> list[Identity]:
+        """The users in *room* now, one entry per user, in the order they came."""
+        self.ensure_ready()
+        return self.backends.presence.members(room)
+
+
+#: The key of the chat in ``app.extensions``.
+EXTENSION_KEY = "chatroom"
+
+
+def get_service(app: Flask | None = None) -> ChatService:
+    """The chat service of *app* (default: the current app).
+
+    :raises RuntimeError: flask-chatroom is not registered on that app.
+    """
+    target = app if app is not None else current_app
+    try:
+        service: ChatService = target.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "flask-chatroom is not registered on this app: call "
+            "register_chat(app, socketio) or Chatroom(app, socketio) first."
+        ) from None
+    return service
