@@ -55,6 +55,8 @@ nitpick_ignore = [
     ("py:class", "sqlalchemy.Engine"),
     ("py:class", "sqlalchemy.engine.Engine"),
     ("py:class", "sqlalchemy.engine.base.Engine"),
+    # The internal service a Chat wraps (see the architecture page).
+    ("py:class", "flask_chatroom.service.ChatService"),
     # A type variable in the hook decorators' signatures (``(hook: H) -> H``).
     ("py:class", "flask_chatroom.extension.H"),
     # ChatError's docstring says :data:`ERROR_CODES`, which is

@@ -246,3 +246,58 @@ class TestModeration:
         mod = connect(app, headers={"X-User": "mod"})
         ack = call(mod, "mute", payload)
         assert ack["error"]["code"] in ("invalid_payload", "invalid_room")
+
+
+class TestFailingSignalReceivers:
+    """A receiver that raises is logged; the action it was told about stands and
+    its author gets the usual answer (the same as for ``message_sent``)."""
+
+    @staticmethod
+    def broken(sender: Flask, **kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    def test_a_deletion_stands(self, caplog: pytest.LogCaptureFixture) -> None:
+        app, _ = moderated_app()
+        mod = connect(app, headers={"X-User": "mod"})
+        ack = send(connect(app, headers={"X-User": "alice"}), "rude")
+        events(mod, "message receive")
+        with (
+            signals.message_deleted.connected_to(self.broken, sender=app),
+            caplog.at_level("ERROR", logger="flask_chatroom"),
+        ):
+            answer = call(mod, "delete message", {"id": ack["id"]})
+        assert answer == {"ok": True, "id": ack["id"]}
+        assert events(mod, "message deleted") == [{"id": ack["id"], "room": "lobby"}]
+        assert get_chat(app).history("lobby")[-1].deleted
+        assert "a receiver of the chatroom.message-deleted signal failed" in caplog.text
+
+    def test_a_mute_stands(self, caplog: pytest.LogCaptureFixture) -> None:
+        app, _ = moderated_app()
+        mod = connect(app, headers={"X-User": "mod"})
+        alice = connect(app, headers={"X-User": "alice"})
+        with (
+            signals.user_muted.connected_to(self.broken, sender=app),
+            caplog.at_level("ERROR", logger="flask_chatroom"),
+        ):
+            answer = call(
+                mod, "mute", {"room": "lobby", "user_id": "alice", "seconds": 60}
+            )
+        assert answer["ok"] is True and answer["until"] is not None
+        assert send(alice, "still here?")["error"]["code"] == "muted"
+        assert "a receiver of the chatroom.user-muted signal failed" in caplog.text
+
+    def test_a_rejection_is_still_a_rejection(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        app, chat = make_chat_app()
+        chat.message_filter(lambda message, user: None)
+        client = connect(app)
+        with (
+            signals.message_rejected.connected_to(self.broken, sender=app),
+            caplog.at_level("ERROR", logger="flask_chatroom"),
+        ):
+            ack = send(client, "anything")
+        assert ack["error"]["code"] == "rejected"  # not internal_error
+        assert (
+            "a receiver of the chatroom.message-rejected signal failed" in caplog.text
+        )

@@ -140,3 +140,25 @@ def test_a_message_queue_given_after_the_chat_is_still_used(redis_url: str) -> N
     assert isinstance(state.backends.limiter, RedisLimiter)
     assert isinstance(app.wsgi_app, WebSocketTransport)
     state.announcer.stop_housekeeping()
+
+
+def test_a_nickname_lives_as_long_in_memory_as_in_redis(redis_url: str) -> None:
+    from flask_chatroom.backends.local import LocalUserData
+    from flask_chatroom.config import NICKNAME_TTL_SECONDS
+
+    shared = RedisUserData(redis.Redis.from_url(redis_url), "ttl-test")
+    shared.set_nickname("guest:1", "Nova")
+    ttl = shared.redis.ttl("ttl-test:nick:guest:1")
+    assert NICKNAME_TTL_SECONDS - 5 <= ttl <= NICKNAME_TTL_SECONDS
+
+    now = [1000.0]
+    local = LocalUserData(clock=lambda: now[0])
+    local.set_nickname("guest:1", "Nova")
+    now[0] += NICKNAME_TTL_SECONDS - 1
+    assert local.nickname("guest:1") == "Nova"
+    now[0] += 1
+    assert local.nickname("guest:1") is None
+    # Expired names are dropped, not only hidden: memory stays bounded.
+    for n in range(2, 1001):
+        local.set_nickname(f"guest:{n}", "Someone")
+    assert len(local) == 999

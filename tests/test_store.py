@@ -31,16 +31,26 @@ def message(room: str = "lobby", text: str = "hi", **kwargs: object) -> Message:
     return Message(room=room, text=text, **fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+class PortableSQLStore(SQLStore):
+    """:class:`SQLStore` on the path every database other than SQLite and
+    PostgreSQL takes: SQLAlchemy Core statements, no driver shortcuts."""
+
+    direct_dialects = frozenset()
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", "postgresql", "sqlite-portable", "postgresql-portable"]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageStore]:
     made: MessageStore
+    kind = SQLStore if "portable" not in request.param else PortableSQLStore
     if request.param == "memory":
         made = MemoryStore()
-    elif request.param == "sqlite":
-        made = SQLStore(sqlite_engine(f"sqlite:///{tmp_path / 'chat.sqlite3'}"))
+    elif request.param.startswith("sqlite"):
+        made = kind(sqlite_engine(f"sqlite:///{tmp_path / 'chat.sqlite3'}"))
     else:
         url = request.getfixturevalue("postgres_url")
-        made = SQLStore(create_engine(url))
+        made = kind(create_engine(url))
     yield made
     made.close()
 

@@ -17,9 +17,24 @@ TUTORIAL = (Path(__file__).parent / "tutorial.html").read_text()
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The example app; ``TEST_PING`` in *config*: ``[interval, timeout]`` in
-    seconds for Engine.IO (default 25 and 20)."""
+    seconds for Engine.IO (default 25 and 20); ``TEST_INSTALLED_RELEASES``:
+    ``{distribution: [major, minor]}`` that the fast path's release check is
+    told are installed (to see it refuse a release it was not tested with)."""
     config = dict(config or {})
     ping = config.pop("TEST_PING", None)
+    pretend = config.pop("TEST_INSTALLED_RELEASES", None)
+    if pretend is not None:
+        from flask_chatroom import fastpath
+
+        real = fastpath.release_series
+
+        def release_series(distribution: str) -> tuple[int, int] | None:
+            if distribution in pretend:
+                major, minor = pretend[distribution]
+                return int(major), int(minor)
+            return real(distribution)
+
+        fastpath.release_series = release_series  # type: ignore[assignment]
     app = create_host_app(config)
     socketio = app.extensions["socketio"]
     if ping is not None:

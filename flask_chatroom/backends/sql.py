@@ -277,15 +277,21 @@ class SQLStore(MessageStore):
     def _next_seq(self, conn: Any, room: str) -> int:
         """The room's next ``seq`` inside *conn*'s transaction (the portable path:
         SQLite and PostgreSQL take the upsert in :data:`_DIRECT_SQL`). Updating
-        the room's row locks it until commit, so writers to one room take turns."""
-        updated = conn.execute(
+        the room's row locks it until commit, so writers to one room take turns;
+        two first writers to a new room race to create its row, and the loser
+        updates the winner's."""
+        bump = (
             update(rooms_table)
             .where(rooms_table.c.room == room)
             .values(last_seq=rooms_table.c.last_seq + 1)
         )
-        if updated.rowcount == 0:
-            conn.execute(insert(rooms_table).values(room=room, last_seq=1))
-            return 1
+        if conn.execute(bump).rowcount == 0:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(rooms_table).values(room=room, last_seq=1))
+                return 1
+            except IntegrityError:  # another writer created it just now
+                conn.execute(bump)
         return int(
             conn.execute(
                 select(rooms_table.c.last_seq).where(rooms_table.c.room == room)
