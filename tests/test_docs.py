@@ -372,10 +372,11 @@ def test_templates_page_lists_every_block(template: str) -> None:
     )
 
 
-def test_templates_page_lists_every_part_chat_js_looks_up() -> None:
-    script = (PACKAGE / "static" / "chatroom" / "chat.js").read_text(encoding="utf-8")
+def test_templates_page_lists_every_part_the_widget_looks_up() -> None:
+    scripts = (PACKAGE / "static" / "chatroom").glob("*.js")
+    script = "\n".join(path.read_text(encoding="utf-8") for path in scripts)
     parts = set(re.findall(r'part\(\s*root,\s*"([\w-]+)"\s*\)', script))
-    assert parts, "chat.js looks up no parts: has part() been renamed?"
+    assert parts, "the widget looks up no parts: has part() been renamed?"
     documented = literals(page("templates"))
     missing = {f"data-chatroom-{name}" for name in parts} - documented
     assert not missing, f"templates.rst does not list {sorted(missing)}"

@@ -1,0 +1,948 @@
+/* flask-chatroom: the widget, everything that touches the page. A Chat connects
+ * one element with a data-chatroom attribute (rendered by the chat_widget()
+ * macro) to the chat's Socket.IO namespace, and draws what the DOM-free
+ * modules decide: connection.js (the connection and the room), outbox.js (own
+ * messages until the server has them), messagelog.js (the order of the log)
+ * and people.js (who is here, who is typing).
+ * User text is only ever set with textContent: nothing a user sends becomes
+ * HTML. Web addresses in messages become links built with DOM calls, and only
+ * when they are http: or https: addresses (links.js).
+ */
+
+import { Connection } from "./connection.js";
+import { NO_ANSWER, describeError } from "./errors.js";
+import { LINK_REL, linkify } from "./links.js";
+import { MessageLog } from "./messagelog.js";
+import { FAILED, Outbox, SENT } from "./outbox.js";
+import { Me, Typers, TypingSignal, personKey, readPresence } from "./people.js";
+
+const STATES = {
+  connecting: "Connecting…",
+  online: "Online",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+  refused: "Not connected",
+};
+const NEAR_BOTTOM_PX = 48;
+const NEAR_TOP_PX = 48; // scrolled this close to the top, older messages load
+const HISTORY_PAGE = 200; // messages asked for at a time when catching up
+const OLDER_PAGE = 50; // older messages asked for at a time when scrolling up
+// Below this width the online list folds away behind its button.
+const NARROW_PX = 576;
+
+function part(root, name) {
+  return root.querySelector("[data-chatroom-" + name + "]");
+}
+
+function formatTime(ts) {
+  const date = new Date(ts);
+  return {
+    iso: date.toISOString(),
+    short: date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }),
+    full: date.toLocaleString(),
+  };
+}
+
+function setTime(time, ts) {
+  const when = formatTime(ts);
+  time.dateTime = when.iso;
+  time.title = when.full;
+  time.textContent = when.short;
+}
+
+// Put *text* in *parent* as text nodes, with its http(s) addresses as links.
+function appendText(parent, text) {
+  for (const piece of linkify(text)) {
+    if (piece.href === null) {
+      parent.appendChild(document.createTextNode(piece.text));
+      continue;
+    }
+    const link = document.createElement("a");
+    link.className = "chatroom__link";
+    link.href = piece.href;
+    link.target = "_blank";
+    link.rel = LINK_REL;
+    link.textContent = piece.text;
+    parent.appendChild(link);
+  }
+}
+
+function setText(element, text) {
+  element.textContent = "";
+  appendText(element, text);
+}
+
+function showDeleted(item) {
+  const text = item.querySelector(".chatroom__text");
+  text.className = "chatroom__text chatroom__text--deleted";
+  text.textContent = "This message was removed.";
+  item.dataset.deleted = "true";
+}
+
+function smallButton(label, className) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "chatroom__small " + className;
+  button.textContent = label;
+  return button;
+}
+
+// The host's picture when it is on this site (the chat page's policy allows
+// only those), else the first letter of the name.
+function renderAvatar(user) {
+  let url = null;
+  if (typeof user.avatar_url === "string" && user.avatar_url) {
+    try {
+      url = new URL(user.avatar_url, document.baseURI);
+    } catch (e) {
+      url = null;
+    }
+  }
+  if (url && url.origin === window.location.origin &&
+      (url.protocol === "http:" || url.protocol === "https:")) {
+    const img = document.createElement("img");
+    img.className = "chatroom__avatar";
+    img.alt = "";
+    img.src = url.href;
+    return img;
+  }
+  const letter = document.createElement("span");
+  letter.className = "chatroom__avatar";
+  letter.setAttribute("aria-hidden", "true");
+  letter.textContent = Array.from(user.name.trim())[0] || "?";
+  return letter;
+}
+
+export class Chat {
+  constructor(root) {
+    this.root = root;
+    this.room = root.dataset.room;
+    this.log = part(root, "log");
+    this.form = part(root, "form");
+    this.input = part(root, "input");
+    this.sendButton = part(root, "send");
+    this.status = part(root, "status");
+    this.errorLine = part(root, "error");
+    this.me = part(root, "me");
+    // Optional parts: a template without them just goes without.
+    this.typingLine = part(root, "typing");
+    this.people = part(root, "people");
+    this.peopleList = part(root, "people-list");
+    this.peopleToggle = part(root, "people-toggle");
+    this.renameButton = part(root, "rename");
+    this.renameForm = part(root, "rename-form");
+    this.renameInput = part(root, "rename-input");
+    this.renameCancel = part(root, "rename-cancel");
+
+    this.identity = new Me();
+    this.moderator = false;
+    this.nicknames = false;
+    this.loadingOlder = false;
+    this.peopleOpen = null; // null: the layout decides; true/false: the reader did
+    this.narrow = false;
+    this.unseen = 0;
+    this.messages = new MessageLog();
+    this.outbox = new Outbox({
+      send: (entry, done) => this.connection.request("message broadcast",
+        { message: entry.text, room: this.room, client_id: entry.clientId }, done),
+      canSend: () => this.connection.canSend(),
+      onSent: (entry, data) => this.confirm(entry, data),
+      onFailed: (entry, error) => {
+        this.setSendState(entry);
+        this.showError(describeError(error));
+      },
+    });
+    this.typers = new Typers({ onChange: () => this.showTyping() });
+    this.typing = new TypingSignal({ emit: (typing) => this.emitTyping(typing) });
+    this.jump = this.makeJump();
+    this.older = this.makeOlder();
+
+    this.connection = new Connection({
+      room: this.room,
+      lastSeq: () => this.messages.lastSeq,
+      onState: (state) => this.setState(state),
+      onError: (text) => this.showError(text),
+      onWelcome: (data) => this.welcome(data),
+      onOnline: () => this.outbox.pump(),
+      onDisconnect: () => {
+        this.typing.reset();
+        this.clearTypers();
+      },
+    });
+    this.socket = window.io(root.dataset.namespace || "/", {
+      path: root.dataset.socketioPath || "/socket.io/",
+      forceNew: true,
+      // Straight to WebSocket (the server's fast path); long-polling only if a
+      // WebSocket cannot open (a proxy that blocks it).
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
+      // Sent with every (re)connection, so the server sends only what was missed.
+      auth: (callback) => callback(this.connection.auth()),
+    });
+    this.connection.attach(this.socket);
+    this.bindSocket();
+    this.bindForm();
+    this.bindPeople();
+    this.bindRename();
+  }
+
+  // A "new messages" button under the log, shown when messages arrive while the
+  // reader has scrolled up. It lives in a zero-height bar so that it floats over
+  // the bottom of the log without moving anything.
+  makeJump() {
+    const bar = document.createElement("div");
+    bar.className = "chatroom__jumpbar";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "chatroom__jump";
+    button.setAttribute("data-chatroom-jump", "");
+    button.hidden = true;
+    bar.appendChild(button);
+    this.log.parentNode.insertBefore(bar, this.log.nextSibling);
+    button.addEventListener("click", () => {
+      this.scrollToBottom();
+      this.log.focus({ preventScroll: true });
+    });
+    this.log.addEventListener("scroll", () => {
+      if (this.unseen && this.isNearBottom()) {
+        this.setUnseen(0);
+      }
+      if (this.log.scrollTop <= NEAR_TOP_PX) {
+        this.loadOlder();
+      }
+    }, { passive: true });
+    return button;
+  }
+
+  // "Loading older messages…", floating over the top of the log while a page
+  // of older messages is on its way, so that it moves nothing.
+  makeOlder() {
+    const bar = document.createElement("div");
+    bar.className = "chatroom__olderbar";
+    const note = document.createElement("p");
+    note.className = "chatroom__older";
+    note.setAttribute("data-chatroom-older", "");
+    note.setAttribute("role", "status");
+    note.textContent = "Loading older messages…";
+    note.hidden = true;
+    bar.appendChild(note);
+    this.log.parentNode.insertBefore(bar, this.log);
+    return note;
+  }
+
+  setUnseen(count) {
+    this.unseen = count;
+    this.jump.hidden = count === 0;
+    this.jump.textContent = count === 1 ? "1 new message ↓" : count + " new messages ↓";
+  }
+
+  scrollToBottom() {
+    this.log.scrollTop = this.log.scrollHeight;
+    this.setUnseen(0);
+  }
+
+  setState(state) {
+    this.status.dataset.state = state;
+    this.status.textContent = STATES[state];
+    this.root.dataset.state = state;
+    // Nothing can be sent once the server has refused us.
+    const refused = state === "refused";
+    this.input.disabled = refused;
+    if (this.sendButton) {
+      this.sendButton.disabled = refused;
+    }
+  }
+
+  showError(text) {
+    const stick = this.isNearBottom(); // the line takes room from the log
+    this.errorLine.textContent = text;
+    this.errorLine.hidden = !text;
+    if (stick) {
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+  }
+
+  request(event, payload, callback) {
+    this.connection.request(event, payload, callback);
+  }
+
+  // -- the connection ------------------------------------------------------------
+
+  bindSocket() {
+    const socket = this.socket;
+    socket.on("renamed", (data) => {
+      // Another tab of this guest picked a new nickname.
+      if (data && typeof data.client === "string") {
+        this.setName(data.client);
+      }
+    });
+    socket.on("history", (data) => this.receiveHistory(data));
+    socket.on("message receive", (data) => this.receive(data));
+    socket.on("message deleted", (data) => this.markDeleted(data));
+    socket.on("presence", (data) => this.receivePresence(data));
+    socket.on("notice", (data) => this.receiveNotice(data));
+    socket.on("typing", (data) => this.receiveTyping(data));
+  }
+
+  // "welcome": who we are (the room it names is the connection's business).
+  welcome(data) {
+    if (typeof data.client === "string") {
+      this.setName(data.client);
+    }
+    this.identity.setUserId(data.user_id);
+    this.setModerator(data.moderator === true);
+    this.nicknames = data.nicknames === true;
+    if (this.renameButton) {
+      this.renameButton.hidden = !this.nicknames || !this.renameForm ||
+        !this.renameForm.hidden;
+    }
+    if (!this.nicknames) {
+      this.closeRename();
+    }
+  }
+
+  setName(name) {
+    this.identity.name = name;
+    this.me.textContent = "You are " + name;
+    this.markMe();
+  }
+
+  // -- sending -------------------------------------------------------------------
+
+  bindForm() {
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    this.input.addEventListener("keydown", (event) => {
+      // keyCode 229: a key that an input method (IME) is still composing with.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing &&
+          event.keyCode !== 229) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+    this.input.addEventListener("input", () => {
+      this.typing.input(Boolean(this.input.value.trim()));
+    });
+    this.input.addEventListener("blur", () => {
+      this.typing.stop();
+    });
+  }
+
+  // Show the message at once as "sending", then send it when the connection
+  // allows (the outbox keeps its client_id through every retry).
+  send() {
+    const text = this.input.value;
+    if (!text.trim()) {
+      return;
+    }
+    this.input.value = "";
+    this.typing.stop();
+    this.showError("");
+    const entry = this.outbox.add(text);
+    entry.item = this.render(
+      { client: this.identity.name || "You", message: text, ts: Date.now() }, true);
+    this.setSendState(entry);
+    this.messages.append(entry.item);
+    this.log.appendChild(entry.item);
+    this.scrollToBottom(); // your own message brings you to the bottom
+    this.outbox.pump();
+  }
+
+  // The server has the message: from its ack {id, seq, ts}, or from its
+  // "message receive" or history entry carrying this page's client_id.
+  confirm(entry, data) {
+    const stick = this.isNearBottom();
+    const item = entry.item;
+    this.setSendState(entry);
+    if (typeof data.id === "string") {
+      item.dataset.id = data.id;
+    }
+    if (typeof data.ts === "number") {
+      setTime(item.querySelector("time"), data.ts);
+    }
+    if (typeof data.client === "string") {
+      item.querySelector(".chatroom__author").textContent = data.client;
+    }
+    if (data.deleted) {
+      showDeleted(item);
+    } else if (typeof data.message === "string") {
+      setText(item.querySelector(".chatroom__text"), data.message); // as stored
+    }
+    const place = this.messages.settle(item, { seq: data.seq, id: data.id });
+    if (place.moved) {
+      item.dataset.seq = String(data.seq);
+      // Into its place among the others' messages.
+      this.log.insertBefore(item, place.before);
+    }
+    this.addModeration(item);
+    if (stick) {
+      this.scrollToBottom();
+    }
+  }
+
+  retry(entry) {
+    if (!this.outbox.retry(entry)) {
+      return;
+    }
+    this.setSendState(entry);
+    this.showError("");
+    this.outbox.pump();
+  }
+
+  discard(entry) {
+    if (!this.outbox.discard(entry)) {
+      return;
+    }
+    this.messages.remove(entry.item);
+    if (entry.item.parentNode) {
+      entry.item.parentNode.removeChild(entry.item);
+    }
+    this.showError("");
+    this.input.focus();
+  }
+
+  // Show an own message's state: data-state "pending", "sent" or "failed", a
+  // "Sending…" note, or "Not sent" with Retry and Discard buttons.
+  setSendState(entry) {
+    const stick = this.isNearBottom();
+    this.drawSendState(entry);
+    if (stick) {
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+  }
+
+  drawSendState(entry) {
+    const item = entry.item;
+    const state = entry.state === SENT ? "sent" : entry.state === FAILED ? "failed" : "pending";
+    item.dataset.state = state;
+    let note = item.querySelector(".chatroom__sending");
+    if (state === "pending" && !note) {
+      note = document.createElement("span");
+      note.className = "chatroom__sending";
+      note.textContent = "Sending…";
+      item.querySelector(".chatroom__meta").appendChild(note);
+    } else if (state !== "pending" && note) {
+      note.parentNode.removeChild(note);
+    }
+    let failure = item.querySelector(".chatroom__failure");
+    if (failure) {
+      failure.parentNode.removeChild(failure);
+    }
+    if (state !== "failed") {
+      return;
+    }
+    const error = entry.error || {};
+    failure = document.createElement("div");
+    failure.className = "chatroom__failure";
+    const reason = document.createElement("span");
+    reason.className = "chatroom__failure-reason";
+    reason.textContent = error.code === "rate_limited" ? "Slow down." : "Not sent.";
+    const retry = smallButton("Retry", "chatroom__retry");
+    retry.addEventListener("click", () => this.retry(entry));
+    const discard = smallButton("Discard", "chatroom__discard");
+    discard.addEventListener("click", () => this.discard(entry));
+    failure.appendChild(reason);
+    failure.appendChild(retry);
+    failure.appendChild(discard);
+    item.appendChild(failure);
+    if (error.code === "rate_limited" && typeof error.retry_after === "number") {
+      // The server will refuse it again until then.
+      retry.disabled = true;
+      window.setTimeout(() => {
+        retry.disabled = false;
+      }, Math.ceil(error.retry_after * 1000));
+    }
+  }
+
+  // -- typing ----------------------------------------------------------------------
+
+  emitTyping(typing) {
+    if (!this.connection.canSend()) {
+      return false;
+    }
+    // A refusal (rate limited, say) does not matter enough to show.
+    this.request("typing", { room: this.room, typing: typing }, () => {});
+    return true;
+  }
+
+  // "typing" {room, client, user_id, typing}: another user started or stopped.
+  receiveTyping(data) {
+    if (!data || typeof data.client !== "string" || !this.isThisRoom(data.room) ||
+        this.identity.is(data.user_id, data.client)) {
+      return;
+    }
+    this.typers.set(personKey(data.user_id, data.client), data.client, data.typing);
+    this.showTyping();
+  }
+
+  clearTypers() {
+    this.typers.clear();
+    this.showTyping();
+  }
+
+  showTyping() {
+    if (!this.typingLine) {
+      return;
+    }
+    const text = this.typers.text();
+    if (this.typingLine.textContent !== text) {
+      this.typingLine.textContent = text;
+    }
+  }
+
+  // -- who is here ------------------------------------------------------------------
+
+  bindPeople() {
+    if (!this.people) {
+      return;
+    }
+    if (this.peopleToggle) {
+      this.peopleToggle.addEventListener("click", () => {
+        this.peopleOpen = !this.isPeopleOpen();
+        this.layoutPeople();
+      });
+    }
+    // Over the log, the list closes with Escape or a click elsewhere in the widget.
+    const close = (focusToggle) => {
+      this.peopleOpen = false;
+      this.layoutPeople();
+      if (focusToggle && this.peopleToggle) {
+        this.peopleToggle.focus();
+      }
+    };
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.narrow && this.isPeopleOpen()) {
+        close(true);
+      }
+    });
+    this.root.addEventListener("click", (event) => {
+      if (this.narrow && this.isPeopleOpen() && !this.people.contains(event.target) &&
+          !(this.peopleToggle && this.peopleToggle.contains(event.target))) {
+        close(false);
+      }
+    });
+    // A narrow widget (a phone, or a narrow column of the host's page) folds
+    // the list away behind its button; a wide one shows it beside the log.
+    const measure = () => {
+      const narrow = this.root.clientWidth < NARROW_PX;
+      if (narrow !== this.narrow) {
+        this.narrow = narrow;
+        this.peopleOpen = null; // the reader's choice was for the other layout
+      }
+      this.layoutPeople();
+    };
+    if (typeof window.ResizeObserver === "function") {
+      new window.ResizeObserver(measure).observe(this.root);
+    } else {
+      window.addEventListener("resize", measure);
+    }
+    this.narrow = this.root.clientWidth < NARROW_PX;
+    this.layoutPeople();
+  }
+
+  isPeopleOpen() {
+    return this.peopleOpen === null ? !this.narrow : this.peopleOpen;
+  }
+
+  layoutPeople() {
+    const open = this.isPeopleOpen();
+    this.root.dataset.layout = this.narrow ? "narrow" : "wide";
+    this.people.hidden = !open;
+    if (this.peopleToggle) {
+      this.peopleToggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+  }
+
+  // "presence" {room, users: [{id, name, user_id, avatar_url}], count}: who is in
+  // the room, one entry per user.
+  receivePresence(data) {
+    if (!data || !Array.isArray(data.users) || !this.isThisRoom(data.room)) {
+      return;
+    }
+    const { users, count, complete } = readPresence(data);
+    // Whoever is not here any more is not typing either (only knowable when
+    // the list is complete).
+    if (complete) {
+      const here = new Set(users.map((user) => personKey(user.user_id, user.name)));
+      if (this.typers.keepOnly(here)) {
+        this.showTyping();
+      }
+    }
+    if (this.peopleToggle) {
+      this.peopleToggle.hidden = false;
+      this.peopleToggle.textContent = count + " online";
+    }
+    if (!this.peopleList) {
+      return;
+    }
+    this.peopleList.textContent = "";
+    for (const user of users) {
+      this.peopleList.appendChild(this.renderPerson(user));
+    }
+    this.markMe();
+  }
+
+  renderPerson(user) {
+    const item = document.createElement("li");
+    item.className = "chatroom__person";
+    if (typeof user.id === "string") {
+      item.dataset.id = user.id;
+    }
+    if (user.user_id !== null && user.user_id !== undefined) {
+      item.dataset.userId = String(user.user_id);
+    }
+    item.appendChild(renderAvatar(user));
+    const name = document.createElement("span");
+    name.className = "chatroom__person-name";
+    name.textContent = user.name;
+    item.appendChild(name);
+    return item;
+  }
+
+  // Mark this user's own entry in the list.
+  markMe() {
+    if (!this.peopleList) {
+      return;
+    }
+    for (const item of Array.from(this.peopleList.children)) {
+      const name = item.querySelector(".chatroom__person-name");
+      const me = this.identity.is(item.dataset.userId, name ? name.textContent : null);
+      item.classList.toggle("chatroom__person--me", me);
+      let tag = item.querySelector(".chatroom__you-tag");
+      if (me && !tag) {
+        tag = document.createElement("span");
+        tag.className = "chatroom__you-tag";
+        tag.textContent = "(you)";
+        item.appendChild(tag);
+      } else if (!me && tag) {
+        item.removeChild(tag);
+      }
+    }
+  }
+
+  // "notice" {room, kind: "join"|"leave", client, user_id, ts}: a muted line in
+  // the log. Your own arrival is not news to you.
+  receiveNotice(data) {
+    if (!data || typeof data.client !== "string" || !this.isThisRoom(data.room) ||
+        (data.kind !== "join" && data.kind !== "leave") ||
+        this.identity.is(data.user_id, data.client)) {
+      return;
+    }
+    const stick = this.isNearBottom();
+    const item = document.createElement("li");
+    item.className = "chatroom__notice";
+    item.dataset.kind = data.kind;
+    item.textContent = data.client + (data.kind === "join" ? " joined" : " left");
+    if (typeof data.ts === "number") {
+      item.title = formatTime(data.ts).full;
+    }
+    this.log.insertBefore(item, this.messages.insert(item));
+    if (stick) {
+      this.scrollToBottom();
+    }
+  }
+
+  // -- nickname ----------------------------------------------------------------------
+
+  bindRename() {
+    if (!this.renameButton || !this.renameForm || !this.renameInput) {
+      return;
+    }
+    this.renameButton.addEventListener("click", () => this.openRename());
+    if (this.renameCancel) {
+      this.renameCancel.addEventListener("click", () => this.closeRename(true));
+    }
+    this.renameForm.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        this.closeRename(true);
+      }
+    });
+    this.renameForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.rename();
+    });
+  }
+
+  openRename() {
+    this.renameForm.hidden = false;
+    this.renameButton.hidden = true;
+    this.renameInput.value = this.identity.name || "";
+    this.renameInput.focus();
+    this.renameInput.select();
+  }
+
+  closeRename(focusButton) {
+    if (!this.renameForm || !this.renameButton) {
+      return;
+    }
+    this.renameForm.hidden = true;
+    this.renameButton.hidden = !this.nicknames;
+    if (focusButton && this.nicknames) {
+      this.renameButton.focus();
+    }
+  }
+
+  // "nickname" {name}: acked {ok: true, name} with the name as the server keeps it.
+  rename() {
+    const name = this.renameInput.value;
+    if (!name.trim()) {
+      this.showError("Type a name first.");
+      return;
+    }
+    const fields = Array.from(this.renameForm.elements);
+    for (const field of fields) {
+      field.disabled = true;
+    }
+    this.request("nickname", { name: name }, (err, ack) => {
+      for (const field of fields) {
+        field.disabled = false;
+      }
+      if (!err && ack.ok && typeof ack.name === "string") {
+        this.showError("");
+        this.setName(ack.name);
+        this.closeRename(true);
+      } else {
+        this.showError(err ? NO_ANSWER : describeError(ack.error));
+        this.renameInput.focus();
+      }
+    });
+  }
+
+  // -- moderation ---------------------------------------------------------------------
+
+  setModerator(moderator) {
+    if (moderator === this.moderator) {
+      return;
+    }
+    this.moderator = moderator;
+    for (const item of this.messages.stored()) {
+      this.addModeration(item);
+    }
+  }
+
+  // A moderator gets a Delete button on every stored message that is not removed.
+  addModeration(item) {
+    let button = item.querySelector(".chatroom__delete");
+    const wanted = this.moderator && !!item.dataset.id && item.dataset.deleted !== "true";
+    if (!wanted) {
+      if (button) {
+        button.parentNode.removeChild(button);
+      }
+      return;
+    }
+    if (button) {
+      return;
+    }
+    const author = item.querySelector(".chatroom__author");
+    button = document.createElement("button");
+    button.type = "button";
+    button.className = "chatroom__delete";
+    button.textContent = "Delete";
+    button.setAttribute("aria-label",
+      "Delete the message from " + (author ? author.textContent : "this user"));
+    button.addEventListener("click", () => this.deleteMessage(item, button));
+    item.querySelector(".chatroom__meta").appendChild(button);
+  }
+
+  // "delete message" {id}: the room gets "message deleted", this page too.
+  deleteMessage(item, button) {
+    button.disabled = true;
+    this.request("delete message", { id: item.dataset.id }, (err, ack) => {
+      button.disabled = false;
+      if (err) {
+        this.showError(NO_ANSWER);
+      } else if (!ack.ok) {
+        this.showError(describeError(ack.error));
+      } else {
+        this.showError("");
+      }
+    });
+  }
+
+  // -- receiving -----------------------------------------------------------------
+
+  isNearBottom() {
+    const log = this.log;
+    return log.scrollHeight - log.scrollTop - log.clientHeight <= NEAR_BOTTOM_PX;
+  }
+
+  isThisRoom(room) {
+    return !room || !this.room || room === this.room;
+  }
+
+  // "message receive": one new message.
+  receive(data) {
+    if (data && typeof data.client === "string" && this.isThisRoom(data.room)) {
+      // They sent it, so they stopped typing.
+      if (this.typers.forget(personKey(data.user_id, data.client))) {
+        this.showTyping();
+      }
+    }
+    this.show([data], false);
+  }
+
+  // "history" {room, messages, has_more, since}: the room's latest messages when
+  // joining, or those missed while reconnecting.
+  receiveHistory(data) {
+    if (!data || !Array.isArray(data.messages) || !this.isThisRoom(data.room)) {
+      return;
+    }
+    this.show(data.messages, false);
+    if (data.since === null || data.since === undefined) {
+      // The latest page: has_more says whether older messages exist.
+      this.messages.hasOlder = !!data.has_more;
+      if (this.log.scrollTop <= NEAR_TOP_PX) {
+        this.loadOlder(); // the log does not fill up yet
+      }
+    } else if (data.has_more) {
+      this.catchUp(); // more was missed than one catch-up holds
+    }
+  }
+
+  // Ask for the messages after the newest shown, page by page, until none are left.
+  catchUp() {
+    const after = this.messages.lastSeq;
+    if (!this.room || after === null) {
+      return;
+    }
+    this.request("history", { room: this.room, after: after, limit: HISTORY_PAGE },
+      (err, ack) => {
+        if (err || !ack.ok || !Array.isArray(ack.messages)) {
+          return;
+        }
+        this.show(ack.messages, false);
+        if (ack.has_more && this.messages.lastSeq !== after) {
+          this.catchUp();
+        }
+      });
+  }
+
+  // The reader reached the top: put the page of messages before the first one
+  // shown above it, and keep what the reader was looking at where it was.
+  loadOlder() {
+    const before = this.messages.firstSeq();
+    if (!this.messages.hasOlder || this.loadingOlder || !this.room || before === null ||
+        !this.socket.connected) {
+      return;
+    }
+    this.loadingOlder = true;
+    this.older.hidden = false;
+    this.request("history", { room: this.room, before: before, limit: OLDER_PAGE },
+      (err, ack) => {
+        this.loadingOlder = false;
+        this.older.hidden = true;
+        const anchor = this.log.querySelector("[data-seq]");
+        const top = anchor ? anchor.getBoundingClientRect().top : 0;
+        if (!err && ack.ok && Array.isArray(ack.messages)) {
+          this.messages.hasOlder = !!ack.has_more;
+          for (const message of ack.messages) {
+            this.add(message);
+          }
+        }
+        if (anchor) {
+          this.log.scrollTop += anchor.getBoundingClientRect().top - top;
+        }
+      });
+  }
+
+  show(messages, stick) {
+    stick = stick || this.isNearBottom();
+    let added = 0;
+    for (const message of messages) {
+      if (this.add(message)) {
+        added += 1;
+      }
+    }
+    if (!added) {
+      return;
+    }
+    this.trim(stick);
+    if (stick) {
+      this.scrollToBottom();
+    } else {
+      this.setUnseen(this.unseen + added);
+    }
+  }
+
+  // Put one message in the log, in seq order; false if it is not for this log,
+  // is already shown, or is one of this page's own (which is then marked sent).
+  add(data) {
+    if (!data || typeof data.message !== "string" || !this.isThisRoom(data.room)) {
+      return false;
+    }
+    const seq = typeof data.seq === "number" ? data.seq : null;
+    const id = typeof data.id === "string" ? data.id : null;
+    if (!this.messages.admit(seq, id)) {
+      return false;
+    }
+    const entry = this.outbox.find(data.client_id);
+    if (entry) {
+      this.outbox.confirm(entry, data);
+      return false;
+    }
+    const item = this.render(data, this.identity.wrote(data));
+    this.log.insertBefore(item, this.messages.insert(item, { seq: seq, id: id }));
+    this.addModeration(item);
+    return true;
+  }
+
+  // Keep at most MAX_MESSAGES in the log, removing the oldest in one batch; a
+  // reader who scrolled up keeps their place.
+  trim(stick) {
+    const cut = this.messages.trim();
+    if (!cut) {
+      return;
+    }
+    const before = cut.kept.getBoundingClientRect().top;
+    for (const item of cut.removed) {
+      this.log.removeChild(item);
+    }
+    if (!stick) {
+      this.log.scrollTop += cut.kept.getBoundingClientRect().top - before;
+    }
+  }
+
+  render(data, own) {
+    const item = document.createElement("li");
+    item.className = own ? "chatroom__msg chatroom__msg--own" : "chatroom__msg";
+    if (typeof data.id === "string") {
+      item.dataset.id = data.id;
+    }
+    if (typeof data.seq === "number") {
+      item.dataset.seq = String(data.seq);
+    }
+    const meta = document.createElement("div");
+    meta.className = "chatroom__meta";
+    const author = document.createElement("span");
+    author.className = "chatroom__author";
+    author.textContent = String(data.client);
+    meta.appendChild(author);
+    const time = document.createElement("time");
+    if (typeof data.ts === "number") {
+      setTime(time, data.ts);
+    }
+    meta.appendChild(time);
+    const text = document.createElement("p");
+    text.className = "chatroom__text";
+    item.appendChild(meta);
+    item.appendChild(text);
+    if (data.deleted) {
+      showDeleted(item);
+    } else {
+      appendText(text, data.message);
+    }
+    return item;
+  }
+
+  // "message deleted" {id, room}: a moderator removed a message.
+  markDeleted(data) {
+    const item = data && typeof data.id === "string" && this.isThisRoom(data.room)
+      ? this.messages.get(data.id) : null;
+    if (item) {
+      showDeleted(item);
+      this.addModeration(item);
+    }
+  }
+}
