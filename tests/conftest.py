@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import engineio
 import pytest
 import socketio as sio
 from flask import Flask
@@ -240,8 +241,47 @@ def live_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
     return live_server_factory()
 
 
+class WireOrderEngineIOClient(engineio.Client):  # type: ignore[misc]
+    """python-engineio's threaded client, handing every packet to python-socketio
+    in the order it came off the wire.
+
+    Upstream (python-engineio 4.15, ``Client._receive_packet``) triggers the
+    ``message`` event with ``run_async=True``: each Socket.IO packet is handled in
+    a thread of its own, so two frames that arrive back to back can reach the
+    event handlers (and the tests' inbox) in either order. Here the read loop runs
+    the handler itself, one packet after another, as upstream already does for
+    ``connect`` and ``disconnect``. A handler must therefore not wait for another
+    packet (``ChatClient``'s handlers only queue what they get); ``call()`` from
+    another thread still works, its ack being just one more packet read here.
+    Checked by ``test_the_test_clients_see_frames_in_wire_order`` (test_live.py).
+    """
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+    def disconnect(self, abort: bool = False, reason: Any = None) -> None:
+        # A Socket.IO DISCONNECT packet from the server now ends the connection
+        # on the read loop's own thread, which cannot join itself: do not wait
+        # for it, as python-engineio does for an Engine.IO CLOSE packet.
+        if threading.current_thread() is self.read_loop_task:
+            abort = True
+        super().disconnect(abort=abort, reason=reason)
+
+
+class WireOrderClient(sio.Client):  # type: ignore[misc]
+    """A python-socketio ``Client`` whose event handlers run in wire order."""
+
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        # The hook python-socketio's own Client and AsyncClient use to pick
+        # their Engine.IO client.
+        return WireOrderEngineIOClient
+
+
 class ChatClient:
-    """A python-socketio client that records the chat events it receives."""
+    """A python-socketio client that records the chat events it receives, in the
+    order the server sent them (see ``WireOrderClient``)."""
 
     def __init__(
         self,
@@ -253,7 +293,7 @@ class ChatClient:
         headers: dict[str, str] | None = None,
     ):
         self.namespace = namespace
-        self.client = sio.Client(reconnection=False)
+        self.client = WireOrderClient(reconnection=False)
         self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         recorded = [
             "welcome",

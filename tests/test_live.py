@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .conftest import ChatClient, LiveServer
+from .conftest import ChatClient, LiveServer, WireOrderClient
 
 pytestmark = pytest.mark.server
 
@@ -87,3 +88,25 @@ def test_a_refused_connection_says_why(
     assert errors == [
         {"message": "Please sign in to chat.", "data": {"code": "login_required"}}
     ]
+
+
+def test_the_test_clients_see_frames_in_wire_order() -> None:
+    # Tests that assert the order of broadcasts rely on it: each Socket.IO packet
+    # reaches the handlers before the next one is read (python-engineio's own
+    # client would start a thread per packet), so they see the server's order.
+    from engineio import packet
+
+    client = WireOrderClient(reconnection=False)
+    seen: list[int] = []
+
+    def slow_on_odd_seqs(data: dict[str, int]) -> None:
+        if data["seq"] % 2:
+            time.sleep(0.002)  # a thread per packet would let the next overtake
+        seen.append(data["seq"])
+
+    client.on("message receive", slow_on_odd_seqs, namespace="/chat")
+    for seq in range(1, 101):
+        frame = f'2/chat,["message receive",{{"seq":{seq}}}]'
+        client.eio._receive_packet(packet.Packet(packet.MESSAGE, frame))
+        assert seen[-1:] == [seq]
+    assert seen == list(range(1, 101))
