@@ -25,9 +25,9 @@ from .test_websocket import in_use
 
 
 def test_lint_imports_keeps_the_layer_contracts() -> None:
-    lint_imports = shutil.which("lint-imports") or str(
-        Path(sys.executable).with_name("lint-imports")
-    )
+    beside = Path(sys.executable).with_name("lint-imports")
+    lint_imports = str(beside) if beside.exists() else shutil.which("lint-imports")
+    assert lint_imports, "lint-imports is missing: pip install import-linter"
     result = subprocess.run(
         [lint_imports, "--no-cache"],
         cwd=ROOT,
