@@ -71,11 +71,7 @@ class Chat:
         if not self.config.room_exists(room):
             raise ChatError("unknown_room", f"There is no room {room!r}.")
         limit = max(1, min(limit, MAX_HISTORY_PAGE))
-        request = HistoryRequest(room, before, after, limit)
-        store = self._service.store
-        if request.after is not None:
-            return store.since(room, request.after, limit=limit)[0]
-        return store.history(room, before=request.before, limit=limit)[0]
+        return self._service.page(HistoryRequest(room, before, after, limit))[0]
 
     def rooms(self) -> list[dict[str, Any]]:
         """The rooms and how many users each has, as the ``rooms`` event lists

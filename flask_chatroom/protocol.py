@@ -306,11 +306,9 @@ def parse_history_query(
     ``before`` or ``after`` (sequence numbers) and ``limit`` (clamped to 1 ..
     *max_limit*; empty or 0 means *default_limit*).
 
-    :raises ChatError: ``invalid_room`` or ``invalid_payload``, for any
-        malformed argument (the HTTP API answers 400).
+    :raises ChatError: ``invalid_payload``, for any malformed argument (the
+        HTTP API answers 400). The room is the service's to check.
     """
-    if not is_valid_room_name(room):
-        raise ChatError("invalid_room", f"A room name is {ROOM_NAME_RULE}.")
     before, after = _query_number(args, "before"), _query_number(args, "after")
     if before is not None and after is not None:
         raise ChatError("invalid_payload", "Give before or after, not both.")

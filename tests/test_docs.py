@@ -556,9 +556,13 @@ def parser_fields() -> dict[str, tuple[set[str], set[str]]]:
     calls: dict[str, set[str]] = {}
     named: dict[str, set[str]] = {}
     for function in tree.body:
-        if not (
-            isinstance(function, ast.FunctionDef) and function.name.startswith("parse_")
-        ) or function.name in NOT_EVENT_PARSERS:
+        if (
+            not (
+                isinstance(function, ast.FunctionDef)
+                and function.name.startswith("parse_")
+            )
+            or function.name in NOT_EVENT_PARSERS
+        ):
             continue
         doc = (ast.get_docstring(function) or "").split("\n\n")[0]
         named[function.name] = literals(doc) & event_names

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask_socketio import SocketIOTestClient
 
-from flask_chatroom import Message, signals
+from flask_chatroom import Message, get_chat, signals
 
 from .conftest import call, events, make_app, make_chat_app, send
 
@@ -241,3 +241,22 @@ def test_a_host_hands_over_its_own_engine(tmp_path: Path) -> None:
     assert {"host_users", "chatroom_messages", "chatroom_rooms"} <= tables
     assert stored == ["stored in the host's database"]
     assert calls == [1]
+
+
+def test_the_history_api_pages_after_a_seq_with_the_same_checks() -> None:
+    app, chat = make_chat_app()
+    chat.can_join(lambda user, room: room != "secret")
+    with app.app_context():
+        for text in ("one", "two", "three"):
+            get_chat(app).send("lobby", text)
+        get_chat(app).send("secret", "hidden")
+    guest = app.test_client()
+    page = guest.get("/chat/api/rooms/lobby/messages?after=1").get_json()
+    assert [m["message"] for m in page["messages"]] == ["two", "three"]
+    refused = guest.get("/chat/api/rooms/secret/messages?after=0")
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "forbidden"
+    locked = make_app(CHATROOM_REQUIRE_LOGIN=True).test_client()
+    response = locked.get("/chat/api/rooms/lobby/messages?after=0")
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "login_required"

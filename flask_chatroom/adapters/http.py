@@ -39,7 +39,6 @@ HTTP_STATUS = {
     "login_required": 401,
     "forbidden": 403,
     "unknown_room": 404,
-    "invalid_room": 404,
     "invalid_payload": 400,
     "rate_limited": 429,
 }
