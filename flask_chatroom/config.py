@@ -31,17 +31,19 @@ DEFAULT_CSP = (
 THEMES = ("dark", "light", "auto")
 
 
-#: How long (seconds) a guest's nickname is remembered after it was last set, in
-#: every backend (in this process's memory or in Redis).
-NICKNAME_TTL_SECONDS = 30 * 24 * 3600
-
-#: action -> (tokens per second, burst)
+#: action -> (tokens per second, burst). Every action but ``address`` is counted
+#: per user (a guest is one user for the life of its connection and session);
+#: ``address`` is the bucket of a client address (an IPv6 /64), shared by
+#: everyone behind it and taken from by every connect, join, catch-up and HTTP
+#: API request.
 DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "message": (5.0, 10),
     "typing": (2.0, 6),
     "join": (2.0, 10),
     "nickname": (0.2, 3),
     "history": (5.0, 20),
+    "connect": (1.0, 10),
+    "address": (20.0, 200),
 }
 
 
@@ -116,6 +118,7 @@ class ChatConfig:
     retention_days: int | None
     rate_limits: dict[str, Limit]
     rate_limit_disconnect: int | None
+    guest_ttl: int
     max_rooms_per_connection: int
     max_connections_per_user: int
     max_frame_bytes: int | None
@@ -308,6 +311,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "RETENTION_DAYS": (None, _optional_positive_int),
     "RATE_LIMITS": ({}, _rate_limits),
     "RATE_LIMIT_DISCONNECT": (50, _optional_positive_int),
+    "GUEST_TTL": (24 * 3600, _positive_int),
     "MAX_ROOMS_PER_CONNECTION": (20, _positive_int),
     "MAX_CONNECTIONS_PER_USER": (10, _positive_int),
     "MAX_FRAME_BYTES": (65536, _optional_positive_int),

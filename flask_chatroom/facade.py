@@ -73,11 +73,22 @@ class Chat:
         limit = max(1, min(limit, MAX_HISTORY_PAGE))
         return self._service.page(HistoryRequest(room, before, after, limit))[0]
 
-    def rooms(self) -> list[dict[str, Any]]:
+    def rooms(self, user: Identity | None = None) -> list[dict[str, Any]]:
         """The rooms and how many users each has, as the ``rooms`` event lists
-        them: ``[{"name", "count"}]``."""
+        them: ``[{"name", "count"}]``; with *user*, only the rooms that user may
+        join (the host's ``can_join``), as that user's ``rooms`` event does."""
         self._service.ensure_ready()
-        return self._service.room_list()
+        return self._service.room_list(user)
+
+    def disconnect_user(self, user_id: str) -> int:
+        """End every chat connection of *user_id* at once, in every process
+        (through Flask-SocketIO's message queue): call it when a user signs out,
+        is banned or loses a role, so that no open tab keeps acting as them. A
+        client that connects again is who the host says it is then.
+
+        :returns: how many connections were told to close.
+        """
+        return self._service.disconnect_user(user_id)
 
     def online(self, room: str) -> list[Identity]:
         """The users in *room* now, one entry per user (all processes, with

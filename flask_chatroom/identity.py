@@ -8,7 +8,10 @@ payload. In order, the identity comes from:
 2. Flask-Login's ``current_user``, if the app uses Flask-Login and the user is
    signed in (display name from ``CHATROOM_USER_NAME_ATTRIBUTE``);
 3. otherwise the visitor is a guest with a readable name (``Guest 4821``) kept in
-   the Flask session, so a reload or a reconnect keeps it.
+   the Flask session, so a reload or a reconnect keeps it. A client without a
+   session cookie (a script) stays one guest for the life of its Engine.IO
+   connection, and across connections when it sends back the signed
+   ``guest_token`` its ``welcome`` carried.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import current_app, session
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 #: The Flask session key that holds a guest's ``{"id", "name"}``.
 SESSION_KEY = "chatroom_guest"
+#: The WSGI environ key under which a connection's guest is kept: Socket.IO
+#: hands every namespace session of one Engine.IO connection the same environ.
+ENVIRON_KEY = "flask_chatroom.guest"
 
 
 @dataclass(frozen=True)
@@ -135,3 +142,45 @@ def guest_from_session(prefix: str, *, create: bool) -> Identity | None:
     guest = new_guest(prefix)
     session[SESSION_KEY] = {"id": guest.id, "name": guest.name}
     return guest
+
+
+class GuestTokens:
+    """Signed guest tokens: ``{"id", "name"}`` of a guest, signed with the app's
+    ``SECRET_KEY`` (or, without one, a key of this process), valid for
+    *max_age* seconds (``CHATROOM_GUEST_TTL``).
+
+    A token only lets a client come back as the guest it was given; it never
+    names a signed-in user.
+    """
+
+    SALT = "flask-chatroom.guest"
+
+    def __init__(self, max_age: int) -> None:
+        self.max_age = max_age
+        self._process_key = secrets.token_bytes(32)
+
+    def _serializer(self) -> URLSafeTimedSerializer:
+        key = current_app.secret_key or self._process_key
+        return URLSafeTimedSerializer(key, salt=self.SALT)
+
+    def issue(self, guest: Identity) -> str:
+        """A token for *guest* (the guest as first named, without a nickname)."""
+        return self._serializer().dumps({"id": guest.id, "name": guest.name})
+
+    def read(self, token: Any) -> Identity | None:
+        """The guest *token* names, or ``None`` if it is not a valid, unexpired
+        token of this app."""
+        if not isinstance(token, str) or not 0 < len(token) <= 512:
+            return None
+        try:
+            data = self._serializer().loads(token, max_age=self.max_age)
+        except BadData:
+            return None
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("id"), str)
+            and data["id"].startswith("guest:")
+            and isinstance(data.get("name"), str)
+        ):
+            return Identity(id=data["id"], name=data["name"])
+        return None

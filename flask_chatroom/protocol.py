@@ -7,6 +7,7 @@ same names; a test keeps the two in step.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import unicodedata
@@ -118,7 +119,8 @@ class ChatError(Exception):
         """The ``chat error`` payload and the ``error`` member of an error ack."""
         wire: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.retry_after is not None:
-            wire["retry_after"] = round(self.retry_after, 3)
+            # Rounded up: a client that waits exactly this long is never early.
+            wire["retry_after"] = math.ceil(self.retry_after * 1000) / 1000
         return wire
 
 
@@ -282,6 +284,14 @@ def parse_auth_since(auth: Any, room: str) -> int | None:
     since = auth.get("since") if isinstance(auth, dict) else None
     seq: Any = since.get(room) if isinstance(since, dict) else None
     return int(seq) if is_seq(seq) else None
+
+
+def parse_auth_token(auth: Any) -> str | None:
+    """The guest token a reconnecting guest sends back in its Socket.IO ``auth``
+    ``{"guest_token"}``; ``None`` when absent or not a plausible token (the
+    service checks its signature)."""
+    token = auth.get("guest_token") if isinstance(auth, dict) else None
+    return token if isinstance(token, str) and 0 < len(token) <= 512 else None
 
 
 _DIGITS = re.compile(r"[0-9]{1,16}")

@@ -13,12 +13,13 @@ internal (hosts use :func:`~flask_chatroom.get_chat`).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 
 from . import signals
 from .backends.interfaces import MessageStore
@@ -30,7 +31,13 @@ from .core.moderation import Moderation
 from .core.publisher import Publisher
 from .core.rooms import RecentHistory, RoomLocks, Rooms
 from .core.runtime import Realtime
-from .identity import Identity, guest_from_session, new_guest
+from .identity import (
+    ENVIRON_KEY,
+    GuestTokens,
+    Identity,
+    guest_from_session,
+    new_guest,
+)
 from .policy import Policy
 from .protocol import (
     EVENT_DELETED,
@@ -81,6 +88,7 @@ class ChatService:
         self.store = store
         self.policy = policy
         self.realtime = realtime
+        self.guest_tokens = GuestTokens(config.guest_ttl)
         self._setup: Callable[[], Backends] | None = setup
 
     # -- wiring ---------------------------------------------------------------------
@@ -125,16 +133,34 @@ class ChatService:
         """The signed-in user of the current request, or ``None``."""
         return self.policy.identify(self.config.user_name_attribute)
 
-    def guest(self) -> Identity:
-        """The current visitor as a guest: from the session, or new; with the
-        nickname they picked, if any."""
-        prefix = self.config.guest_prefix
-        guest = guest_from_session(prefix, create=False) or new_guest(prefix)
+    def guest(self, token: Any = None) -> Identity:
+        """The current visitor as a guest, with the nickname they picked, if any.
+
+        The guest comes from the Flask session; else from the connection (every
+        namespace session of one Engine.IO connection is the same guest); else
+        from a signed guest *token* (see :class:`~flask_chatroom.identity.GuestTokens`);
+        else a new one, kept for the rest of the connection.
+        """
+        guest = self._base_guest(token)
         nickname = self.backends.userdata.nickname(guest.id)
         return replace(guest, name=nickname) if nickname else guest
 
-    def current_user(self) -> Identity:
-        """Who the current request speaks as: the signed-in user, else a guest.
+    def _base_guest(self, token: Any = None) -> Identity:
+        prefix = self.config.guest_prefix
+        environ: dict[str, Any] = request.environ if has_request_context() else {}
+        guest: Identity | None = guest_from_session(prefix, create=False)
+        if guest is None:
+            guest = environ.get(ENVIRON_KEY)
+        if guest is None and token is not None:
+            guest = self.guest_tokens.read(token)
+        if guest is None:
+            guest = new_guest(prefix)
+        environ[ENVIRON_KEY] = guest
+        return guest
+
+    def current_user(self, token: Any = None) -> Identity:
+        """Who the current request speaks as: the signed-in user, else a guest
+        (see :meth:`guest` for *token*).
 
         :raises ChatError: ``login_required`` for a visitor who is not signed in
             when ``CHATROOM_REQUIRE_LOGIN`` is on.
@@ -144,7 +170,24 @@ class ChatService:
             return identity
         if self.config.require_login:
             raise ChatError("login_required", "Please sign in to chat.")
-        return self.guest()
+        return self.guest(token)
+
+    def client_address(self) -> str | None:
+        """The current request's client address, as its rate-limit key: the
+        address the WSGI server (or the host's ``ProxyFix``) gives, an IPv6
+        address by its /64 network."""
+        if not has_request_context() or not request.remote_addr:
+            return None
+        address = request.remote_addr
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        if isinstance(parsed, ipaddress.IPv6Address):
+            if parsed.ipv4_mapped is not None:
+                return str(parsed.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+        return str(parsed)
 
     def needs_sign_in(self) -> bool:
         """Whether the current visitor must sign in before chatting."""
@@ -171,27 +214,58 @@ class ChatService:
         if not self.policy.may_join(user, room):
             raise ChatError("forbidden", f"You may not join {room!r}.")
 
+    def _check_may_post(self, user: Identity, room: str) -> None:
+        """:raises ChatError: ``forbidden`` (the host's ``can_post``) or
+        ``muted``; for posting and for saying one is typing."""
+        if not self.policy.may_post(user, room):
+            raise ChatError("forbidden", f"You may not post in {room!r}.")
+        self.moderation.check_not_muted(room, user)
+
     def _check_member(self, sid: str, room: str, doing: str) -> None:
         if not self.backends.presence.is_member(sid, room):
             raise ChatError("not_in_room", f"Join the room {room!r} before {doing}.")
 
-    def _check_moderator(self, user: Identity, doing: str) -> None:
+    def _moderator(self, sid: str, doing: str) -> Identity:
+        """The user of *sid* as they are now, if they are a moderator now.
+
+        Identity and roles are fixed when a connection opens, so a privileged
+        action asks the host again (its identity loader or Flask-Login's user
+        loader, in this event's request): a user who signed out, or lost the
+        role, since is refused, and a signed-out connection is closed.
+        """
+        user = self.user_of(sid)
+        if not user.anonymous:
+            fresh = self.identify()
+            if fresh is None or fresh.id != user.id:
+                log.info("chat: %s is signed out; closed connection %s", user.id, sid)
+                self.realtime.close(sid)
+                raise ChatError("login_required", "You are signed out.")
+            user = fresh
         if not self.policy.is_moderator(user):
             raise ChatError("forbidden", f"Only moderators can {doing}.")
+        return user
 
     # -- connections ----------------------------------------------------------------
 
-    def connect(self, sid: str, since: int | None = None) -> Identity:
+    def connect(
+        self, sid: str, since: int | None = None, token: Any = None
+    ) -> Identity:
         """A client connected as the current request: decide who it is, send it
         its ``welcome``, and put it in the default room (with the messages after
-        *since*, when it reconnects).
+        *since*, when it reconnects). *token* is a guest token from an earlier
+        ``welcome``.
 
-        :raises ChatError: ``login_required``, ``too_many_connections`` or
-            ``internal_error`` (logged): the connection is refused.
+        Connects are rate-limited per user (a guest is one user for its whole
+        connection) and per client address; a catch-up (*since*) takes a
+        ``history`` token too.
+
+        :raises ChatError: ``login_required``, ``rate_limited``,
+            ``too_many_connections`` or ``internal_error`` (logged): the
+            connection is refused.
         """
         self.ensure_ready()
         try:
-            identity = self.current_user()
+            identity = self.current_user(token)
         except ChatError:
             log.info("chat: refused an anonymous connection (login required)")
             raise
@@ -200,6 +274,9 @@ class ChatService:
             raise ChatError(
                 "internal_error", "The server could not connect you."
             ) from None
+        self.moderation.check_rate(sid, identity, "connect", self.client_address())
+        if since is not None:
+            self.moderation.check_rate(sid, identity, "history")
         self._add_connection(sid, identity)
         try:
             return self._register(sid, identity, since)
@@ -221,6 +298,9 @@ class ChatService:
             raise
         for other in gone:
             self.disconnect(other)
+        self.backends.presence.connect(sid, identity)
+        if identity.anonymous:
+            self.backends.userdata.touch_nickname(identity.id)
 
     def _register(
         self, sid: str, identity: Identity, since: int | None = None
@@ -229,6 +309,9 @@ class ChatService:
             self._add_connection(sid, identity)
         room = self.config.default_room
         joined = self.policy.may_join(identity, room)
+        token = (
+            self.guest_tokens.issue(self._base_guest()) if identity.anonymous else None
+        )
         self.realtime.emit(
             EVENT_WELCOME,
             {
@@ -239,6 +322,7 @@ class ChatService:
                 "room": room if joined else None,
                 "moderator": self.policy.is_moderator(identity),
                 "nicknames": identity.anonymous and self.config.allow_nicknames,
+                "guest_token": token,
             },
             to=sid,
         )
@@ -250,8 +334,22 @@ class ChatService:
         """Connection *sid* went away: it leaves its rooms (which are told from a
         task of its own) and is forgotten."""
         changes = self.backends.presence.disconnect(sid)
-        self.connections.remove(sid)
+        identity = self.connections.remove(sid)
+        if identity is not None and identity.anonymous:
+            # A guest's nickname lives CHATROOM_GUEST_TTL past its last connection.
+            self.backends.userdata.touch_nickname(identity.id)
         self.announcer.announce_later(changes)
+
+    def disconnect_user(self, user_id: str) -> int:
+        """End every connection of *user_id*, in every process (through the
+        message queue): the way to revoke access at once. Returns how many
+        connections were told to close."""
+        self.ensure_ready()
+        sids = self.backends.presence.connections_of(user_id)
+        for sid in sids:
+            self.realtime.disconnect(sid)
+        log.info("chat: disconnected user %s (%d connections)", user_id, len(sids))
+        return len(sids)
 
     # -- actions --------------------------------------------------------------------
 
@@ -264,9 +362,7 @@ class ChatService:
         user = self.user_of(sid)
         room = request.room or self.config.default_room
         self._check_member(sid, room, "posting to it")
-        if not self.policy.may_post(user, room):
-            raise ChatError("forbidden", f"You may not post in {room!r}.")
-        self.moderation.check_not_muted(room, user)
+        self._check_may_post(user, room)
         self.moderation.check_rate(sid, user, "message")
         message = Message(
             room=room,
@@ -287,7 +383,9 @@ class ChatService:
         *since* (joining a room again just sends those)."""
         user = self.user_of(sid)
         self.check_may_read(user, room)
-        self.moderation.check_rate(sid, user, "join")
+        self.moderation.check_rate(sid, user, "join", self.client_address())
+        if since is not None:
+            self.moderation.check_rate(sid, user, "history")
         rooms = self.backends.presence.rooms_of(sid)
         if room not in rooms and len(rooms) >= self.config.max_rooms_per_connection:
             raise ChatError("too_many_rooms", "You are in too many rooms; leave one.")
@@ -303,10 +401,11 @@ class ChatService:
         self, user: Identity, request: HistoryRequest, sid: str | None = None
     ) -> tuple[list[Message], bool]:
         """A page of *request*'s room for *user*, oldest first, and whether more
-        lie beyond it. Rate-limited per connection when *sid* is given."""
+        lie beyond it. Rate-limited per user; without a connection *sid* (the
+        HTTP API) per client address too."""
         self.check_may_read(user, request.room)
-        if sid is not None:
-            self.moderation.check_rate(sid, user, "history")
+        address = None if sid is not None else self.client_address()
+        self.moderation.check_rate(sid, user, "history", address)
         return self.page(request)
 
     def page(self, request: HistoryRequest) -> tuple[list[Message], bool]:
@@ -318,17 +417,23 @@ class ChatService:
             request.room, before=request.before, limit=request.limit
         )
 
-    def room_list(self) -> list[dict[str, Any]]:
-        """The rooms with their user counts: the fixed ``CHATROOM_ROOMS`` (with
-        0 for empty ones), or every room someone is in with open rooms."""
+    def room_list(self, user: Identity | None) -> list[dict[str, Any]]:
+        """The rooms *user* may join (every room for ``None``: the host's own
+        code), with their user counts: of the fixed ``CHATROOM_ROOMS`` (with 0
+        for empty ones), or of every room someone is in with open rooms."""
         counts = self.backends.presence.rooms()
         names = list(self.config.rooms or sorted(counts))
-        return [{"name": name, "count": counts.get(name, 0)} for name in names]
+        return [
+            {"name": name, "count": counts.get(name, 0)}
+            for name in names
+            if user is None or self.policy.may_join(user, name)
+        ]
 
     def typing(self, sid: str, room: str, typing: bool) -> None:
         """``typing``: tell the room's other members."""
         user = self.user_of(sid)
         self._check_member(sid, room, "typing in it")
+        self._check_may_post(user, room)
         self.moderation.check_rate(sid, user, "typing")
         self.realtime.emit(
             EVENT_TYPING,
@@ -364,8 +469,7 @@ class ChatService:
 
     def delete(self, sid: str, message_id: str) -> Message:
         """``delete message``: a moderator removes a message."""
-        user = self.user_of(sid)
-        self._check_moderator(user, "delete messages")
+        user = self._moderator(sid, "delete messages")
         deleted = self.store.mark_deleted(message_id)
         if deleted is None:
             raise ChatError("not_found", "There is no such message.")
@@ -380,8 +484,7 @@ class ChatService:
     def mute(self, sid: str, room: str, user_id: str, seconds: int) -> int | None:
         """``mute``: a moderator mutes *user_id* in *room* (0 seconds lifts it);
         until when, in epoch ms (``None`` once lifted)."""
-        user = self.user_of(sid)
-        self._check_moderator(user, "mute users")
+        user = self._moderator(sid, "mute users")
         until = self.moderation.mute(room, user_id, seconds)
         log.info("chat: %s muted %s in %s for %ss", user.id, user_id, room, seconds)
         signals.send(

@@ -88,6 +88,7 @@ def test_a_flask_login_user_speaks_under_their_own_name(flask_login_app: Flask) 
         "room": "lobby",
         "moderator": True,
         "nicknames": False,
+        "guest_token": None,
     }
     events(guest, "welcome")
     send(ada, {"message": "Hello", "client": "Someone else", "user_id": "2"})
@@ -134,6 +135,7 @@ def test_an_identity_loader_decides_who_is_speaking() -> None:
             "room": "lobby",
             "moderator": False,
             "nicknames": False,
+            "guest_token": None,
         }
     ]
     received = {e["name"]: e["args"][0] for e in anon.get_received("/chat")}

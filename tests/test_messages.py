@@ -78,7 +78,9 @@ def test_guests_get_readable_names(connect: Connect) -> None:
         "room": "lobby",
         "moderator": False,
         "nicknames": True,
+        "guest_token": welcome["guest_token"],
     }
+    assert isinstance(welcome["guest_token"], str)
 
 
 def test_a_guest_keeps_its_name_across_reconnects_and_page_loads(

@@ -144,17 +144,23 @@ def test_a_message_queue_given_after_the_chat_is_still_used(redis_url: str) -> N
 
 def test_a_nickname_lives_as_long_in_memory_as_in_redis(redis_url: str) -> None:
     from flask_chatroom.backends.local import LocalUserData
-    from flask_chatroom.config import NICKNAME_TTL_SECONDS
 
-    shared = RedisUserData(redis.Redis.from_url(redis_url), "ttl-test")
+    ttl = 3600
+    shared = RedisUserData(redis.Redis.from_url(redis_url), "ttl-test", ttl)
     shared.set_nickname("guest:1", "Nova")
-    ttl = shared.redis.ttl("ttl-test:nick:guest:1")
-    assert NICKNAME_TTL_SECONDS - 5 <= ttl <= NICKNAME_TTL_SECONDS
+    assert ttl - 5 <= shared.redis.ttl("ttl-test:nick:guest:1") <= ttl
+    shared.redis.expire("ttl-test:nick:guest:1", 10)
+    shared.touch_nickname("guest:1")  # the guest connected again
+    assert ttl - 5 <= shared.redis.ttl("ttl-test:nick:guest:1") <= ttl
+    shared.touch_nickname("guest:2")  # no nickname: nothing is made up
+    assert shared.nickname("guest:2") is None
 
     now = [1000.0]
-    local = LocalUserData(clock=lambda: now[0])
+    local = LocalUserData(ttl, clock=lambda: now[0])
     local.set_nickname("guest:1", "Nova")
-    now[0] += NICKNAME_TTL_SECONDS - 1
+    now[0] += ttl - 1
+    local.touch_nickname("guest:1")
+    now[0] += ttl - 1
     assert local.nickname("guest:1") == "Nova"
     now[0] += 1
     assert local.nickname("guest:1") is None

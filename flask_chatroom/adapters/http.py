@@ -5,6 +5,7 @@ Socket.IO events."""
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import secrets
 from typing import Any
 
@@ -94,7 +95,10 @@ def _sign_in_first() -> BaseResponse | tuple[str, int]:
 
 
 def _api_error(error: ChatError) -> tuple[Response, int]:
-    return jsonify(ok=False, error=error.to_wire()), HTTP_STATUS.get(error.code, 400)
+    response = jsonify(ok=False, error=error.to_wire())
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(math.ceil(error.retry_after))
+    return response, HTTP_STATUS.get(error.code, 400)
 
 
 @blueprint.route("/api/rooms")
@@ -102,10 +106,10 @@ def rooms_api() -> Response | tuple[Response, int]:
     """``GET /chat/api/rooms``: the rooms and their user counts, as JSON."""
     service = get_service()
     try:
-        service.current_user()
+        user = service.current_user()
     except ChatError as exc:
         return _api_error(exc)
-    return jsonify(rooms=service.room_list())
+    return jsonify(rooms=service.room_list(user))
 
 
 @blueprint.route("/api/rooms/<room>/messages")

@@ -32,6 +32,7 @@ from ..protocol import (
     ChatError,
     error_ack,
     parse_auth_since,
+    parse_auth_token,
     parse_history,
     parse_join,
     parse_message_id,
@@ -109,8 +110,10 @@ def _reply_error(error: ChatError) -> dict[str, Any]:
 
 def _refuse(error: ChatError) -> NoReturn:
     """Refuse a connection: the client's ``connect_error`` has ``message`` and
-    ``data`` ``{"code"}``."""
-    raise ConnectionRefusedError(error.message, {"code": error.code})
+    ``data`` ``{"code"}`` (and ``retry_after`` for ``rate_limited``)."""
+    data = error.to_wire()
+    del data["message"]
+    raise ConnectionRefusedError(error.message, data)
 
 
 class ChatNamespace(Namespace):  # type: ignore[misc]
@@ -153,15 +156,17 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         default room.
 
         ``auth`` may carry ``{"since": {room: seq}}``: a reconnecting client's
-        last seen ``seq`` of the default room, so it gets only what it missed.
-        A refused connection gets ``connect_error`` with a message for people
-        and ``data`` ``{"code"}`` (``login_required``, ``too_many_connections``,
+        last seen ``seq`` of the default room, so it gets only what it missed;
+        and ``{"guest_token"}``: the token its last ``welcome`` gave a guest, to
+        stay that guest. A refused connection gets ``connect_error`` with a
+        message for people and ``data`` ``{"code"}`` (``login_required``,
+        ``rate_limited`` with ``retry_after``, ``too_many_connections``,
         ``internal_error``).
         """
         service = get_service()
         since = parse_auth_since(auth, service.config.default_room)
         try:
-            service.connect(_sid(), since)
+            service.connect(_sid(), since, parse_auth_token(auth))
         except ChatError as exc:
             _refuse(exc)
 
@@ -214,8 +219,7 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     def on_rooms(self, *_: Any) -> dict[str, Any]:
         """``rooms``: the rooms and how many users each has."""
         service = get_service()
-        service.user_of(_sid())
-        return {"ok": True, "rooms": service.room_list()}
+        return {"ok": True, "rooms": service.room_list(service.user_of(_sid()))}
 
     @chat_event
     def on_typing(self, payload: Any = None, *_: Any) -> dict[str, Any]:
@@ -299,6 +303,15 @@ class SocketIORealtime(Realtime):
             server.eio.disconnect(eio_sid)
         else:  # no Engine.IO socket of its own (Flask-SocketIO's test client)
             server.disconnect(sid, namespace=self.namespace)
+
+    def connection_of(self, sid: str) -> str | None:
+        eio_sid: str | None = self.socketio.server.manager.eio_sid_from_sid(
+            sid, self.namespace
+        )
+        return eio_sid
+
+    def disconnect(self, sid: str) -> None:
+        self.socketio.server.disconnect(sid, namespace=self.namespace)
 
     @property
     def shared(self) -> bool:

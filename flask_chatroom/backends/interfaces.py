@@ -116,7 +116,17 @@ class Presence(ABC):
 
     @abstractmethod
     def disconnect(self, sid: str) -> list[Change]:
-        """Connection *sid* went away: it leaves every room it was in."""
+        """Connection *sid* went away: it leaves every room it was in (and is
+        no longer one of its user's :meth:`connections_of`)."""
+
+    def connect(self, sid: str, identity: Identity) -> None:  # noqa: B027
+        """Connection *sid* of *identity* opened (before it joins any room)."""
+
+    def connections_of(self, user_id: str) -> list[str]:
+        """The connections of *user_id* in every process sharing this backend
+        (what :meth:`Chat.disconnect_user
+        <flask_chatroom.Chat.disconnect_user>` ends)."""
+        return []
 
     @abstractmethod
     def rename(self, sid: str, identity: Identity) -> list[str]:
@@ -170,7 +180,15 @@ class UserData(ABC):
 
     @abstractmethod
     def set_nickname(self, guest_id: str, name: str) -> None:
-        """Remember *name* as the nickname of guest *guest_id*."""
+        """Remember *name* as the nickname of guest *guest_id*, for the backend's
+        time to live (``CHATROOM_GUEST_TTL``)."""
+
+    def touch_nickname(self, guest_id: str) -> None:
+        """Keep guest *guest_id*'s nickname, if it has one, for another time to
+        live (the guest connected or left)."""
+        name = self.nickname(guest_id)
+        if name is not None:
+            self.set_nickname(guest_id, name)
 
     @abstractmethod
     def muted_until(self, room: str, user_id: str) -> int | None:

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from ..config import NICKNAME_TTL_SECONDS, Limit
+from ..config import Limit
 from ..identity import Identity
 from ..protocol import now_ms
 from .interfaces import Change, Presence, RateLimiter, UserData
@@ -23,6 +23,18 @@ class LocalPresence(Presence):
         self._rooms: dict[str, dict[str, tuple[Identity, set[str]]]] = {}
         # sid -> (user id, rooms)
         self._sids: dict[str, tuple[str, set[str]]] = {}
+        # user id -> their open connections
+        self._connections: dict[str, set[str]] = {}
+        self._user_of: dict[str, str] = {}
+
+    def connect(self, sid: str, identity: Identity) -> None:
+        with self._lock:
+            self._connections.setdefault(identity.id, set()).add(sid)
+            self._user_of[sid] = identity.id
+
+    def connections_of(self, user_id: str) -> list[str]:
+        with self._lock:
+            return sorted(self._connections.get(user_id, ()))
 
     def join(self, room: str, sid: str, identity: Identity) -> Change:
         with self._lock:
@@ -58,6 +70,12 @@ class LocalPresence(Presence):
 
     def disconnect(self, sid: str) -> list[Change]:
         with self._lock:
+            user_id = self._user_of.pop(sid, None)
+            if user_id is not None:
+                sids = self._connections.get(user_id, set())
+                sids.discard(sid)
+                if not sids:
+                    self._connections.pop(user_id, None)
             known = self._sids.get(sid)
             if known is None:
                 return []
@@ -152,16 +170,19 @@ class LocalLimiter(RateLimiter):
 
 class LocalUserData(UserData):
     """Nicknames and mutes in this process's memory. A nickname is forgotten
-    :data:`~flask_chatroom.config.NICKNAME_TTL_SECONDS` after it was last set,
-    as in Redis.
+    *ttl* seconds after it was last set or touched, as in Redis.
 
+    :param ttl: ``CHATROOM_GUEST_TTL``.
     :param clock: wall-clock seconds (tests pass a fake one).
     """
 
     _SWEEP_EVERY = 1000
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, ttl: float = 24 * 3600, clock: Callable[[], float] = time.time
+    ) -> None:
         self._lock = threading.Lock()
+        self._ttl = ttl
         self._clock = clock
         # guest id -> (nickname, expires at)
         self._nicknames: dict[str, tuple[str, float]] = {}
@@ -177,7 +198,7 @@ class LocalUserData(UserData):
     def set_nickname(self, guest_id: str, name: str) -> None:
         now = self._clock()
         with self._lock:
-            self._nicknames[guest_id] = (name, now + NICKNAME_TTL_SECONDS)
+            self._nicknames[guest_id] = (name, now + self._ttl)
             self._sets += 1
             if self._sets % self._SWEEP_EVERY == 0:
                 expired = [k for k, (_, t) in self._nicknames.items() if t <= now]

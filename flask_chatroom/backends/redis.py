@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from ..config import NICKNAME_TTL_SECONDS, Limit
+from ..config import Limit
 from ..identity import Identity
 from .interfaces import Change, Presence, RateLimiter, UserData
 
@@ -55,7 +55,8 @@ class RedisPresence(Presence):
     """Presence shared by every process through Redis.
 
     Keys (under *prefix*): ``room:<room>`` a hash sid -> entry (identity, process,
-    joined at); ``rooms`` the set of rooms with entries; ``alive:<process>`` a key
+    joined at); ``rooms`` the set of rooms with entries; ``user:<user id>`` a
+    hash sid -> process of the user's open connections; ``alive:<process>`` a key
     that expires when the process stops renewing it. Which rooms a connection is
     in is also kept in this process (a connection lives in one process), so
     checking membership on each message costs no round trip.
@@ -71,6 +72,7 @@ class RedisPresence(Presence):
         self.expiry = expiry
         self._lock = threading.Lock()
         self._local: dict[str, set[str]] = {}
+        self._user_of: dict[str, str] = {}
         self._pid = 0
         self._process = ""
 
@@ -139,9 +141,30 @@ class RedisPresence(Presence):
         last = not self._others_of(room, identity.id, sid)
         return Change(room, identity, "leave" if last else None)
 
+    def connect(self, sid: str, identity: Identity) -> None:
+        self.redis.hset(self._key("user", identity.id), sid, self.process)
+        with self._lock:
+            self._user_of[sid] = identity.id
+
+    def connections_of(self, user_id: str) -> list[str]:
+        key = self._key("user", user_id)
+        raw = {_text(sid): _text(p) for sid, p in self.redis.hgetall(key).items()}
+        processes = sorted(set(raw.values()))
+        if not processes:
+            return []
+        alive = self.redis.mget([self._key("alive", p) for p in processes])
+        live = {p for p, flag in zip(processes, alive, strict=True) if flag}
+        dead = [sid for sid, p in raw.items() if p not in live]
+        if dead:  # connections of processes that died
+            self.redis.hdel(key, *dead)
+        return sorted(sid for sid, p in raw.items() if p in live)
+
     def disconnect(self, sid: str) -> list[Change]:
         with self._lock:
             rooms = sorted(self._local.get(sid, ()))
+            user_id = self._user_of.pop(sid, None)
+        if user_id is not None:
+            self.redis.hdel(self._key("user", user_id), sid)
         changes = [self.leave(room, sid) for room in rooms]
         with self._lock:
             self._local.pop(sid, None)
@@ -249,18 +272,26 @@ class RedisLimiter(RateLimiter):
 
 
 class RedisUserData(UserData):
-    """Nicknames and mutes in Redis, shared by every process; they expire."""
+    """Nicknames and mutes in Redis, shared by every process; they expire.
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    :param ttl: ``CHATROOM_GUEST_TTL``: seconds a nickname is kept after it was
+        last set or touched.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int = 24 * 3600) -> None:
         self.redis = client
         self.prefix = prefix
+        self.ttl = ttl
 
     def nickname(self, guest_id: str) -> str | None:
         value = self.redis.get(f"{self.prefix}:nick:{guest_id}")
         return _text(value) if value is not None else None
 
     def set_nickname(self, guest_id: str, name: str) -> None:
-        self.redis.set(f"{self.prefix}:nick:{guest_id}", name, ex=NICKNAME_TTL_SECONDS)
+        self.redis.set(f"{self.prefix}:nick:{guest_id}", name, ex=self.ttl)
+
+    def touch_nickname(self, guest_id: str) -> None:
+        self.redis.expire(f"{self.prefix}:nick:{guest_id}", self.ttl)
 
     def muted_until(self, room: str, user_id: str) -> int | None:
         value = self.redis.get(f"{self.prefix}:mute:{room}:{user_id}")

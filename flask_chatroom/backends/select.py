@@ -46,7 +46,11 @@ def make_store(config: ChatConfig, instance_path: str) -> MessageStore:
 
 def local_backends(config: ChatConfig) -> Backends:
     """Backends in this process's memory."""
-    return Backends(LocalPresence(), LocalLimiter(config.rate_limits), LocalUserData())
+    return Backends(
+        LocalPresence(),
+        LocalLimiter(config.rate_limits),
+        LocalUserData(config.guest_ttl),
+    )
 
 
 def make_backends(config: ChatConfig, redis_url: str | None) -> Backends:
@@ -71,5 +75,5 @@ def make_backends(config: ChatConfig, redis_url: str | None) -> Backends:
     return Backends(
         RedisPresence(client, prefix, config.presence_expiry),
         RedisLimiter(client, prefix, config.rate_limits),
-        RedisUserData(client, prefix),
+        RedisUserData(client, prefix, config.guest_ttl),
     )

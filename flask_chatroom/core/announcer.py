@@ -8,6 +8,8 @@ import threading
 
 from .. import signals
 from ..backends.interfaces import Change, Presence
+from ..backends.local import LocalLimiter
+from ..config import Limit
 from ..identity import Identity
 from ..protocol import EVENT_NOTICE, EVENT_PRESENCE, now_ms
 from .runtime import Realtime
@@ -22,6 +24,15 @@ PRESENCE_INTERVAL = 1.0
 #: A large room's list goes to about this many members a second at most: a
 #: room of 5,000 gets one every 5 seconds (see :func:`presence_interval`).
 PRESENCE_FANOUT = 1000
+
+
+#: How many join/leave announcements a room gets at once, and how many a second
+#: after that: past this budget a room's changes are coalesced, and announced
+#: once per :data:`PRESENCE_INTERVAL` as their net effect (a user who came and
+#: went again in between is not announced at all). Clients that connect and
+#: leave in a loop cost the room's members at most this much.
+ANNOUNCE_BURST = 10
+ANNOUNCE_RATE = 2.0
 
 
 def presence_interval(members: int) -> float:
@@ -49,34 +60,70 @@ class Announcer:
         self._lock = threading.Lock()
         self._due: set[str] = set()
         self._housekeeping = False
+        self._budget = LocalLimiter({"announce": Limit(ANNOUNCE_RATE, ANNOUNCE_BURST)})
+        # room -> changes waiting to be announced together (coalescing)
+        self._queued: dict[str, list[Change]] = {}
 
     def announce(self, change: Change) -> None:
         """Tell *change*'s room: a ``notice`` and the new ``presence``.
 
         Every join or leave costs a delivery to every member, so rooms with more
         than :data:`LARGE_ROOM` users get no notices, and their presence list
-        (capped, with the full count) at most once per :data:`PRESENCE_INTERVAL`.
+        (capped, with the full count) at most once per :data:`PRESENCE_INTERVAL`;
+        and a room past its announcement budget (:data:`ANNOUNCE_BURST`) gets
+        its changes coalesced.
         """
-        large = self._presence.count(change.room) > LARGE_ROOM
         if change.kind is not None:
-            if not large:
+            signal = signals.user_joined if change.kind == "join" else signals.user_left
+            signals.send(signal, room=change.room, user=change.identity)
+        room = change.room
+        with self._lock:
+            queued = self._queued.get(room)
+            if queued is None and self._budget.hit(room, "announce") is not None:
+                queued = self._queued[room] = []
+                self._realtime.start_task(self._announce_coalesced, room)
+            if queued is not None:
+                queued.append(change)
+                return
+        self._tell(room, [change])
+
+    def _tell(self, room: str, changes: list[Change]) -> None:
+        large = self._presence.count(room) > LARGE_ROOM
+        if not large:
+            for change in changes:
+                if change.kind is None:
+                    continue
                 self._realtime.emit(
                     EVENT_NOTICE,
                     {
-                        "room": change.room,
+                        "room": room,
                         "kind": change.kind,
                         "client": change.identity.name,
                         "user_id": change.identity.user_id,
                         "ts": now_ms(),
                     },
-                    to=change.room,
+                    to=room,
                 )
-            signal = signals.user_joined if change.kind == "join" else signals.user_left
-            signals.send(signal, room=change.room, user=change.identity)
         if large:
-            self._presence_soon(change.room)
+            self._presence_soon(room)
         else:
-            self._send(change.room, self._presence.members(change.room), change.room)
+            self._send(room, self._presence.members(room), room)
+
+    def _announce_coalesced(self, room: str) -> None:
+        """Announce *room*'s queued changes once per interval, as their net
+        effect, until an interval passes without any."""
+        while True:
+            self._realtime.sleep(PRESENCE_INTERVAL)
+            with self._lock:
+                changes = self._queued.get(room) or []
+                if not changes:
+                    self._queued.pop(room, None)
+                    return
+                self._queued[room] = []
+            try:
+                self._tell(room, net_changes(changes))
+            except Exception:
+                log.exception("chat: could not announce changes to %s", room)
 
     def announce_later(self, changes: list[Change]) -> None:
         """Announce *changes* from a task of their own.
@@ -143,3 +190,17 @@ class Announcer:
                     self.announce(change)
             except Exception:
                 log.exception("chat: presence housekeeping failed; retrying")
+
+
+def net_changes(changes: list[Change]) -> list[Change]:
+    """What *changes* (in order) amount to, one per user: the last join or leave
+    of each user whose first and last change agree (someone who joined and left
+    again, or left and came back, changed nothing)."""
+    first: dict[str, Change] = {}
+    last: dict[str, Change] = {}
+    for change in changes:
+        if change.kind is None:
+            continue
+        first.setdefault(change.identity.id, change)
+        last[change.identity.id] = change
+    return [change for user, change in last.items() if first[user].kind == change.kind]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 
 from ..backends.interfaces import RateLimiter, UserData
 from ..backends.local import LocalLimiter
@@ -13,6 +16,10 @@ from .runtime import Realtime
 
 log = logging.getLogger("flask_chatroom")
 
+#: The rate-limit action of a client address's bucket (see
+#: :meth:`Moderation.check_rate`).
+ADDRESS_ACTION = "address"
+
 
 class Moderation:
     """Who may act how often, and who is muted where.
@@ -20,9 +27,12 @@ class Moderation:
     :param limiter: the rate limiter (token buckets per user and action).
     :param userdata: where mutes are kept.
     :param realtime: the server, to close a connection that ignores its limits.
-    :param disconnect_after: ``CHATROOM_RATE_LIMIT_DISCONNECT``: refusals a
+    :param disconnect_after: ``CHATROOM_RATE_LIMIT_DISCONNECT``: strikes a
         connection may collect (refilled one a second) before it is closed.
+    :param clock: a monotonic clock in seconds (tests pass a fake one).
     """
+
+    _SWEEP_EVERY = 1000
 
     def __init__(
         self,
@@ -30,38 +40,81 @@ class Moderation:
         userdata: UserData,
         realtime: Realtime,
         disconnect_after: int | None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limiter = limiter
         self._userdata = userdata
         self._realtime = realtime
         self._disconnect_after = disconnect_after
-        # Refusals by the rate limiter, per connection: a bucket of
-        # CHATROOM_RATE_LIMIT_DISCONNECT strikes that refills one a second.
-        self._strikes = LocalLimiter({"strike": Limit(1.0, disconnect_after or 1)})
+        self._clock = clock
+        # Strikes per Engine.IO connection (all its namespace sessions): a
+        # bucket of CHATROOM_RATE_LIMIT_DISCONNECT that refills one a second.
+        self._strikes = LocalLimiter(
+            {"strike": Limit(1.0, disconnect_after or 1)}, clock=clock
+        )
+        # (connection, action) -> when the retry_after last announced to it ends
+        self._lock = threading.Lock()
+        self._not_before: dict[tuple[str, str], float] = {}
+        self._refusals = 0
 
-    def check_rate(self, sid: str | None, identity: Identity, action: str) -> None:
-        """Take a token for *action* from the user's bucket.
+    def check_rate(
+        self,
+        sid: str | None,
+        identity: Identity,
+        action: str,
+        address: str | None = None,
+    ) -> None:
+        """Take a token for *action* from the user's bucket and, when *address*
+        is given, one from that client address's bucket (``address`` in
+        ``CHATROOM_RATE_LIMITS``, shared by everyone behind it).
 
         :param sid: the connection asking, or ``None`` outside Socket.IO.
-        :raises ChatError: ``rate_limited`` with ``retry_after``. A connection
-            refused more than ``CHATROOM_RATE_LIMIT_DISCONNECT`` times, faster
-            than once a second, is disconnected: it keeps going far past the limit.
+        :raises ChatError: ``rate_limited`` with ``retry_after``. A refusal that
+            arrives before the ``retry_after`` the connection was last told is a
+            strike; a connection out of strikes is closed. A client that always
+            waits the ``retry_after`` it was told is never closed.
         """
         retry_after = self._limiter.hit(identity.id, action)
+        if retry_after is None and address is not None:
+            retry_after = self._limiter.hit(f"addr:{address}", ADDRESS_ACTION)
         if retry_after is None:
             return
-        if (
-            sid is not None
-            and self._disconnect_after is not None
-            and self._strikes.hit(sid, "strike") is not None
-        ):
-            log.warning("chat: disconnected sid %s for ignoring rate limits", sid)
-            self._realtime.close(sid)
+        if sid is not None:
+            self._refused(sid, action, retry_after)
         raise ChatError(
             "rate_limited",
             "You are doing that too fast; wait a moment.",
             retry_after=retry_after,
         )
+
+    def _refused(self, sid: str, action: str, retry_after: float) -> None:
+        connection = self._realtime.connection_of(sid) or sid
+        now = self._clock()
+        key = (connection, action)
+        with self._lock:
+            early = now < self._not_before.get(key, now)
+            self._not_before[key] = now + retry_after
+            self._refusals += 1
+            if self._refusals % self._SWEEP_EVERY == 0:
+                for old in [k for k, t in self._not_before.items() if t <= now]:
+                    del self._not_before[old]
+        if early:
+            self.strike(sid)
+
+    def strike(self, sid: str) -> bool:
+        """Count one strike against the connection of *sid* (a request it should
+        not have sent); close it when its strikes have run out.
+
+        :returns: whether the connection was closed.
+        """
+        if self._disconnect_after is None:
+            return False
+        connection = self._realtime.connection_of(sid) or sid
+        if self._strikes.hit(connection, "strike") is None:
+            return False
+        log.warning("chat: closed connection %s: it kept ignoring its limits", sid)
+        self._realtime.close(sid)
+        return True
 
     def mute(self, room: str, user_id: str, seconds: int) -> int | None:
         """Mute *user_id* in *room* for *seconds* (0 unmutes); until when (epoch

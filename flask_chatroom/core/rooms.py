@@ -15,13 +15,15 @@ from .runtime import Realtime
 
 #: The most missed messages a ``join`` with ``since`` sends at once; a client
 #: asks for the rest with ``history`` ``{"after": seq}``.
-CATCHUP_LIMIT = 500
+CATCHUP_LIMIT = 200
 #: How long (seconds) a room's recent history, as sent on join, is kept in
 #: memory. Every message and deletion made through this process replaces it at
 #: once; the limit bounds how late a joiner sees what another process wrote
 #: without a message queue (``flask chatroom purge``, a script). With a message
 #: queue (several processes) it is not kept at all.
 HISTORY_CACHE_SECONDS = 2.0
+#: The most rooms whose history is kept at once (the rooms joined most recently).
+HISTORY_CACHE_ROOMS = 1000
 _ROOM_LOCKS = 64
 
 
@@ -51,8 +53,9 @@ class RecentHistory:
         self._store = store
         self._realtime = realtime
         self._limit = history_limit
-        # room -> (monotonic time, the history payload sent on join)
+        # room -> (monotonic time, the history payload sent on join), oldest first
         self._kept: dict[str, tuple[float, SharedPayload]] = {}
+        self._lock = threading.Lock()
 
     def get(self, room: str) -> SharedPayload:
         """The payload; call it under the room's lock."""
@@ -68,16 +71,35 @@ class RecentHistory:
             since=None,
         )
         if not self._realtime.shared:
-            self._kept[room] = (now, history)
+            self._keep(room, now, history)
         return history
+
+    def _keep(self, room: str, now: float, history: SharedPayload) -> None:
+        kept = self._kept
+        with self._lock:
+            kept.pop(room, None)  # re-inserted last
+            if len(kept) >= HISTORY_CACHE_ROOMS:
+                stale = [
+                    r for r, (t, _) in kept.items() if now - t >= HISTORY_CACHE_SECONDS
+                ]
+                for old in stale:
+                    del kept[old]
+                while len(kept) >= HISTORY_CACHE_ROOMS:
+                    del kept[next(iter(kept))]
+            kept[room] = (now, history)
+
+    def __len__(self) -> int:
+        """How many rooms' histories are kept."""
+        return len(self._kept)
 
     def forget(self, room: str | None = None) -> None:
         """Drop the kept history of *room* (of every room if ``None``) after a
         change to it."""
-        if room is None:
-            self._kept.clear()
-        else:
-            self._kept.pop(room, None)
+        with self._lock:
+            if room is None:
+                self._kept.clear()
+            else:
+                self._kept.pop(room, None)
 
 
 class Rooms:

@@ -35,6 +35,14 @@ class Realtime(Protocol):
     def close(self, sid: str) -> None:
         """End the whole connection behind *sid*, not only the namespace."""
 
+    def connection_of(self, sid: str) -> str | None:
+        """The id of the transport connection behind *sid* (one for all the
+        namespace sessions it carries), if it is known here."""
+
+    def disconnect(self, sid: str) -> None:
+        """End namespace session *sid*, in whichever process holds it (through
+        the message queue)."""
+
     @property
     def shared(self) -> bool:
         """Whether emits reach other processes through a message queue."""

@@ -42,6 +42,31 @@ test("connection: the auth payload carries since for the room once a seq is know
   assert.deepEqual(authPayload("", 5), { since: {} });
 });
 
+test("connection: a guest sends back the token of its last welcome", () => {
+  const { connection, socket } = connect();
+  assert.deepEqual(authPayload("lobby", 3, "tok"), { since: { lobby: 3 }, guest_token: "tok" });
+  socket.connect();
+  socket.fire("welcome", { room: "lobby", guest_token: "signed.token" });
+  assert.deepEqual(connection.auth(), { since: {}, guest_token: "signed.token" });
+  socket.fire("welcome", { room: "lobby", guest_token: null }); // signed in now
+  assert.equal(connection.auth().guest_token, "signed.token");
+});
+
+test("connection: a connection refused for connecting too fast tries again when told", () => {
+  const { connection, socket, timers } = connect();
+  socket.active = false;
+  let reconnects = 0;
+  socket.connect = () => { reconnects += 1; };
+  const err = new Error("You are doing that too fast; wait a moment.");
+  err.data = { code: "rate_limited", retry_after: 2.5 };
+  socket.fire("connect_error", err);
+  assert.equal(connection.state, "reconnecting");
+  assert.equal(reconnects, 0);
+  assert.deepEqual(Array.from(timers.pending.values()).map((t) => t.ms), [2500]);
+  timers.runAll();
+  assert.equal(reconnects, 1);
+});
+
 test("connection: auth() asks for the newest seq shown at each (re)connection", () => {
   const { connection, seen } = connect();
   assert.deepEqual(connection.auth(), { since: {} });

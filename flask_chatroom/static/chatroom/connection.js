@@ -19,13 +19,18 @@ import { describeError } from "./errors.js";
 export const ACK_TIMEOUT_MS = 10000;
 export const WELCOME_WAIT_MS = 3000;
 
-// The auth payload of a (re)connection: {since: {room: newest seq shown}}.
-export function authPayload(room, lastSeq) {
+// The auth payload of a (re)connection: {since: {room: newest seq shown}},
+// and the guest token of the last welcome, so a guest stays the same guest.
+export function authPayload(room, lastSeq, guestToken = null) {
   const since = {};
   if (room && lastSeq !== null && lastSeq !== undefined) {
     since[room] = lastSeq;
   }
-  return { since: since };
+  const auth = { since: since };
+  if (typeof guestToken === "string" && guestToken) {
+    auth.guest_token = guestToken;
+  }
+  return auth;
 }
 
 // Disconnect reasons after which the client does not reconnect by itself.
@@ -55,11 +60,12 @@ export class Connection {
     this.joining = false;
     this.inRoom = false; // whether the connection is in this widget's room
     this.inflight = 0; // requests waiting for their acknowledgement
+    this.guestToken = null; // from the last welcome of a guest
   }
 
   // The auth payload for the socket's next (re)connection.
   auth() {
-    return authPayload(this.room, this.lastSeq());
+    return authPayload(this.room, this.lastSeq(), this.guestToken);
   }
 
   // Listen to *socket* (a Socket.IO client socket).
@@ -127,6 +133,14 @@ export class Connection {
     // The server refused the connection; it will not be retried. The reason
     // is {"message", "data"}; a chat refusal has data {"code", "message"}.
     const data = err && err.data;
+    if (data && data.code === "rate_limited") {
+      // Connecting too fast (a reconnect storm): try again when told.
+      const seconds = Number(data.retry_after);
+      const wait = Math.ceil(1000 * (seconds > 0 ? seconds : 1));
+      this.setState("reconnecting");
+      this.timers.setTimeout(() => this.socket.connect(), wait);
+      return;
+    }
     const reason = data && typeof data.message === "string" ? data.message
       : err && typeof err.message === "string" ? err.message : "";
     this.setState("refused");
@@ -137,6 +151,9 @@ export class Connection {
   // and the room the server put us in (the default room, or none).
   welcome(data) {
     this.welcomed = true;
+    if (typeof data.guest_token === "string") {
+      this.guestToken = data.guest_token;
+    }
     this.timers.clearTimeout(this.welcomeTimer);
     this.hooks.onWelcome(data);
     const room = typeof data.room === "string" ? data.room : null;
