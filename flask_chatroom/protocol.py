@@ -437,7 +437,7 @@ class Message:
 
         ``client`` and ``message`` are the tutorial's fields; ``id``, ``room``,
         ``seq`` and ``ts`` (epoch milliseconds) are always present too;
-        ``"system": true`` marks a message from the server (:attr:`system`).
+        ``"system": true`` marks a message from the server (``system``).
         """
         wire: dict[str, Any] = {
             "id": self.id,
