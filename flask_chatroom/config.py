@@ -30,6 +30,20 @@ DEFAULT_CSP = (
 
 THEMES = ("dark", "light", "auto")
 
+#: The names no guest may take as a nickname, nor any name that looks like one
+#: (compared by confusable skeleton, case-insensitively): the name host code posts
+#: under by default (``Chat.send``'s ``"System"``) and the names of staff.
+DEFAULT_RESERVED_NAMES = (
+    "System",
+    "Server",
+    "Admin",
+    "Administrator",
+    "Moderator",
+    "Mod",
+    "Staff",
+    "Root",
+)
+
 
 #: action -> (tokens per second, burst). Every action but ``address`` is counted
 #: per user (a guest is one user for the life of its connection and session);
@@ -110,6 +124,7 @@ class ChatConfig:
     rooms: tuple[str, ...] | None
     require_login: bool
     allow_nicknames: bool
+    reserved_names: tuple[str, ...]
     user_name_attribute: str
     login_view: str | None
     database_url: str | None
@@ -219,6 +234,21 @@ def _bool(key: str, value: Any) -> bool:
     return value
 
 
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (
+        isinstance(value, str)
+        or not isinstance(value, (list, tuple, set, frozenset))
+        or not all(isinstance(name, str) and name.strip() for name in value)
+    ):
+        raise ConfigError(
+            f"{key} must be a list of names such as ['System', 'Admin'], or None "
+            f"to reserve none; got {value!r}."
+        )
+    return tuple(name.strip() for name in value)
+
+
 def _identifier(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.isidentifier():
         raise ConfigError(f"{key} must be an attribute name, got {value!r}.")
@@ -303,6 +333,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "ROOMS": (None, _rooms),
     "REQUIRE_LOGIN": (False, _bool),
     "ALLOW_NICKNAMES": (True, _bool),
+    "RESERVED_NAMES": (DEFAULT_RESERVED_NAMES, _names),
     "USER_NAME_ATTRIBUTE": ("name", _identifier),
     "LOGIN_VIEW": (None, _optional_endpoint),
     "DATABASE_URL": (None, _database_url),

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .names import has_visible_character, invisible_characters
+
 # -- event names ------------------------------------------------------------------
 
 #: Client -> server: post a message. Payload ``{"message": text}`` (or the
@@ -68,7 +70,8 @@ ERROR_CODES: dict[str, str] = {
     "forbidden": "A permission hook (can_join, can_post) refused the request.",
     "login_required": "CHATROOM_REQUIRE_LOGIN is on and the user is not signed in.",
     "invalid_name": "The nickname breaks the nickname rule.",
-    "name_taken": "The nickname is the name of a signed-in user who is here.",
+    "name_taken": "The nickname looks like a signed-in user's who is here, or like "
+    "a name in CHATROOM_RESERVED_NAMES.",
     "nicknames_disabled": "CHATROOM_ALLOW_NICKNAMES is off, or the user is signed in.",
     "rate_limited": "Too many requests of one kind; retry after ``retry_after`` s.",
     "too_many_rooms": "The connection is in CHATROOM_MAX_ROOMS_PER_CONNECTION rooms.",
@@ -81,7 +84,10 @@ ERROR_CODES: dict[str, str] = {
 }
 
 ROOM_NAME_RULE = "1 to 64 characters, each a letter, a digit, '-' or '_'"
-NICKNAME_RULE = "1 to 32 characters with no control characters"
+NICKNAME_RULE = (
+    "1 to 32 characters, at least one of them visible, with no control, invisible "
+    "or format characters"
+)
 NICKNAME_MAX = 32
 _ROOM_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
@@ -225,9 +231,10 @@ def parse_typing(payload: Any, default_room: str) -> tuple[str, bool]:
 
 
 def parse_nickname(payload: Any) -> str:
-    """Parse a ``nickname`` payload ``{"name"}``: NFC, trimmed, 1-32 characters,
-    and no control characters, line breaks or bidirectional overrides (they are
-    refused, not removed)."""
+    """Parse a ``nickname`` payload ``{"name"}``: NFC, trimmed, 1-32 characters
+    with at least one visible one, and no control characters, line breaks,
+    bidirectional overrides, default-ignorable code points or format (Cf)
+    characters (they are refused, not removed; :mod:`~flask_chatroom.names`)."""
     name = _object(payload, '{"name": "Ada"}').get("name")
     if not isinstance(name, str):
         raise ChatError("invalid_name", f"A nickname is {NICKNAME_RULE}.")
@@ -243,6 +250,15 @@ def parse_nickname(payload: Any) -> str:
         )
     ):
         raise ChatError("invalid_name", f"A nickname is {NICKNAME_RULE}.")
+    invisible = invisible_characters(name)
+    if invisible:
+        raise ChatError(
+            "invalid_name",
+            f"A nickname cannot hold invisible or format characters "
+            f"(it has U+{ord(invisible[0]):04X}).",
+        )
+    if not has_visible_character(name):
+        raise ChatError("invalid_name", "A nickname needs a visible character.")
     return name
 
 
@@ -380,6 +396,13 @@ class SharedPayload(dict[str, Any]):
     encoding, so it must not be changed once it has been emitted."""
 
 
+#: The ``sender_id`` of a message the host's code posted under a plain name
+#: (``Chat.send(room, text, sender="Deploy bot")``). Guests' ids are
+#: ``guest:<hex>`` and a signed-in user's message carries a ``user_id``, so no user
+#: can post as the server.
+SYSTEM_SENDER_ID = "system"
+
+
 def now_ms() -> int:
     """The current time in epoch milliseconds, as ``ts`` fields carry it."""
     return time.time_ns() // 1_000_000
@@ -412,11 +435,19 @@ class Message:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ts: int = field(default_factory=now_ms)
 
+    @property
+    def system(self) -> bool:
+        """Whether the host's code posted it under a plain name (not a user):
+        ``sender_id`` is :data:`SYSTEM_SENDER_ID` and there is no ``user_id``.
+        Derived from what every store keeps, so history says it too."""
+        return self.sender_id == SYSTEM_SENDER_ID and self.user_id is None
+
     def to_wire(self) -> dict[str, Any]:
         """The ``message receive`` payload (and each message in ``history``).
 
         ``client`` and ``message`` are the tutorial's fields; ``id``, ``room``,
-        ``seq`` and ``ts`` (epoch milliseconds) are always present too.
+        ``seq`` and ``ts`` (epoch milliseconds) are always present too;
+        ``"system": true`` marks a message from the server (``system``).
         """
         wire: dict[str, Any] = {
             "id": self.id,
@@ -431,6 +462,8 @@ class Message:
             wire["client_id"] = self.client_id
         if self.deleted:
             wire["deleted"] = True
+        if self.system:
+            wire["system"] = True
         return wire
 
     def ack(self) -> dict[str, Any]:

@@ -38,12 +38,14 @@ from .identity import (
     guest_from_session,
     new_guest,
 )
+from .names import look_alike
 from .policy import Policy
 from .protocol import (
     EVENT_DELETED,
     EVENT_RENAMED,
     EVENT_TYPING,
     EVENT_WELCOME,
+    SYSTEM_SENDER_ID,
     ChatError,
     HistoryRequest,
     Message,
@@ -453,7 +455,9 @@ class ChatService:
         if not self.config.allow_nicknames or not user.anonymous:
             raise ChatError("nicknames_disabled", "You cannot pick a nickname here.")
         self.moderation.check_rate(sid, user, "nickname")
-        if name.casefold() in self.connections.signed_in_names():
+        if any(look_alike(name, taken) for taken in self.config.reserved_names):
+            raise ChatError("name_taken", "That name is kept for the site's staff.")
+        if any(look_alike(name, taken) for taken in self.connections.signed_in_names()):
             raise ChatError("name_taken", "That is the name of a signed-in user.")
         self.backends.userdata.set_nickname(user.id, name)
         renamed, sids = self.connections.rename(user.id, name)
@@ -504,7 +508,7 @@ class ChatService:
         identity = (
             sender
             if isinstance(sender, Identity)
-            else Identity(id="system", name=sender, anonymous=True)
+            else Identity(id=SYSTEM_SENDER_ID, name=sender, anonymous=True)
         )
         message = Message(
             room=room,

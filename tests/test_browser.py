@@ -233,8 +233,13 @@ def sign_in(browsing: Browsing, server: LiveServer, name: str, url: str) -> Tab:
     """A new browser context signed in to the example app as *name* (Ada or
     Grace), on *url*, online."""
     context = browsing.context()
+    form = context.request.get(server.url + "/login").text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token, "the sign-in form has no CSRF token"
     response = context.request.post(
-        server.url + "/login", form={"user": name.lower()}, max_redirects=0
+        server.url + "/login",
+        form={"user": name.lower(), "csrf_token": token.group(1)},
+        max_redirects=0,
     )
     assert response.status == 302  # signed in, sent on to the home page
     tab = browsing.open(url, context)

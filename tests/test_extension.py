@@ -7,7 +7,7 @@ from flask import Flask
 from flask_socketio import Namespace, SocketIO
 
 from flask_chatroom import ChatConfig, Chatroom, ConfigError, get_chat, register_chat
-from flask_chatroom.config import DEFAULT_CSP, OPTIONS
+from flask_chatroom.config import DEFAULT_CSP, DEFAULT_RESERVED_NAMES, OPTIONS
 from flask_chatroom.limits import Limit
 
 from .conftest import events, make_app
@@ -43,6 +43,7 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         rooms=None,
         require_login=False,
         allow_nicknames=True,
+        reserved_names=DEFAULT_RESERVED_NAMES,
         user_name_attribute="name",
         login_view=None,
         database_url=None,

@@ -4,6 +4,7 @@ Redis and PostgreSQL: everything the chat promises still holds."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -49,14 +50,22 @@ def cluster(
 
 
 def sign_in(url: str, user: str) -> str:
-    """Sign in on the example app; returns the session cookie header."""
+    """Sign in on the example app (its form's CSRF token first); returns the
+    session cookie header."""
     opener = urllib.request.build_opener(NoRedirect)
-    data = urllib.parse.urlencode({"user": user}).encode()
-    try:
-        opener.open(url + "/login", data=data, timeout=5)
-    except urllib.error.HTTPError as redirect:
-        cookie = redirect.headers["Set-Cookie"]
-    return cookie.split(";", 1)[0]
+    with opener.open(url + "/login", timeout=5) as page:
+        cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+        form = page.read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token, "the sign-in form has no CSRF token"
+    data = urllib.parse.urlencode({"user": user, "csrf_token": token.group(1)})
+    request = urllib.request.Request(
+        url + "/login", data=data.encode(), headers={"Cookie": cookie}
+    )
+    with pytest.raises(urllib.error.HTTPError) as redirect:  # not followed
+        opener.open(request, timeout=5)
+    assert redirect.value.code == 302, redirect.value.code
+    return str(redirect.value.headers["Set-Cookie"]).split(";", 1)[0]
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -3,6 +3,12 @@
 :func:`flask_chatroom.register_chat`. Signed-in users chat under their own names
 (the chat reads Flask-Login's ``current_user``); visitors chat as guests.
 
+Hosts copy it, so its forms do what a real site's must: the sign-in and sign-out
+forms carry a CSRF token (Flask-WTF's ``CSRFProtect``), and the sign-in only
+sends the user on to a path on this site (:func:`safe_next`). The chat's
+Socket.IO connection is no form post and needs no token: its own defence is
+Engine.IO's origin check (``docs/security.rst``).
+
 Settings come from the embedded defaults below, then from ``FLASK_*`` environment
 variables (``FLASK_SECRET_KEY``, ``FLASK_CHATROOM_TITLE``, ...), then from the
 *config* mapping that tests pass in.
@@ -11,8 +17,10 @@ variables (``FLASK_SECRET_KEY``, ``FLASK_CHATROOM_TITLE``, ...), then from the
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, redirect, render_template, request, url_for
 from flask_login import (
@@ -24,6 +32,7 @@ from flask_login import (
     logout_user,
 )
 from flask_socketio import SocketIO
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
 from flask_chatroom import register_chat
@@ -32,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     # Fine for trying the example on your own machine; set FLASK_SECRET_KEY in
     # production so that sessions (and guest names) survive restarts and are safe.
     "SECRET_KEY": "dev-only-example-secret-change-me",
+    # The session cookie is not sent with cross-site POSTs (a second layer under
+    # the CSRF tokens); set SESSION_COOKIE_SECURE=True as well on HTTPS.
+    "SESSION_COOKIE_SAMESITE": "Lax",
     "CHATROOM_TITLE": "Acme chat",
     # The async mode of Flask-SocketIO: gevent in production (python -m
     # examples.hostapp, or gunicorn -k gevent); tests may pick "threading".
@@ -59,6 +71,35 @@ USERS = {
 }
 
 
+def safe_next(target: str | None) -> str | None:
+    """*target* if it is a path on this site to send a user on to after signing
+    in, else ``None``.
+
+    Only a plain absolute path passes: printable ASCII without spaces or
+    backslashes, starting with one ``/`` (not ``//``), with no scheme and no
+    host once parsed, and the same once percent-decoded. Browsers forgive a lot
+    (they drop tabs and line breaks, so ``/<tab>/evil.example`` is
+    ``//evil.example``, and read a backslash as ``/``), so anything unusual is
+    refused rather than cleaned up.
+    """
+    if not target or len(target) > 2048:
+        return None
+    if not target.isascii() or not target.isprintable() or " " in target:
+        return None
+    for form in (target, unquote(target)):
+        if (
+            "\\" in form
+            or not form.startswith("/")
+            or form.startswith("//")
+            or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in form)
+        ):
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+            return None
+    return target
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the example site with its chat."""
     app = Flask(__name__, instance_path=os.path.abspath("instance"))
@@ -66,6 +107,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()
     if config:
         app.config.update(config)
+
+    # Every POST, PUT, PATCH and DELETE to the site's views needs the session's
+    # CSRF token (a hidden csrf_token field in each form); Socket.IO is no view.
+    CSRFProtect(app)
 
     login_manager = LoginManager(app)
     login_manager.login_view = "login"
@@ -92,11 +137,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             user = USERS.get(request.form.get("user", ""))
             if user is not None:
                 login_user(user)
-                target = request.args.get("next", "")
-                # Only local paths: never send the user to another site.
-                if not target.startswith("/") or target.startswith("//"):
-                    target = url_for("index")
-                return redirect(target)
+                # Only paths on this site: never send the user to another one.
+                target = safe_next(request.args.get("next"))
+                return redirect(target or url_for("index"))
         return render_template("login.html", users=USERS.values())
 
     @app.post("/logout")
@@ -108,6 +151,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @app.context_processor
     def signed_in_user() -> dict[str, Any]:
         return {"user": current_user}
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(error: CSRFError) -> tuple[str, int]:
+        return render_template("400.html", reason=error.description), 400
 
     @app.errorhandler(404)
     def not_found(error: Exception) -> tuple[str, int]:

@@ -81,9 +81,9 @@ class Connections:
         return renamed, sids
 
     def signed_in_names(self) -> set[str]:
-        """The display names (case-folded) of signed-in users connected now."""
+        """The display names of signed-in users connected now, as they show."""
         identities = list(self._identities.values())
-        return {i.name.casefold() for i in identities if not i.anonymous}
+        return {i.name for i in identities if not i.anonymous}
 
     def __len__(self) -> int:
         return len(self._identities)

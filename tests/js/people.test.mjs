@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  Me, TYPING_EXPIRE_MS, Typers, TypingSignal, personKey, readPresence, typingText,
+  Me, TYPING_EXPIRE_MS, Typers, TypingSignal, authorOf, personKey, readPresence, typingText,
 } from "../../flask_chatroom/static/chatroom/people.js";
 import { FakeTimers } from "./fakes.mjs";
 
@@ -32,6 +32,25 @@ test("people: a signed-in user's messages from elsewhere are their own", () => {
   assert.equal(me.wrote({ user_id: 7 }), true);
   assert.equal(me.wrote({ user_id: null }), false);
   assert.equal(me.wrote({}), false);
+});
+
+test("people: a message from the server is marked, and only with system true", () => {
+  assert.deepEqual(authorOf({ client: "System", user_id: null, system: true }), {
+    name: "System", server: true, label: "System, message from the server",
+  });
+  // A guest's or a user's message, whatever name it shows, is not the server's.
+  for (const data of [
+    { client: "System", user_id: null },
+    { client: "System", user_id: null, system: false },
+    { client: "System", user_id: null, system: "true" },
+    { client: "System", user_id: null, system: 1 },
+    { client: "Ada", user_id: "7" },
+  ]) {
+    const author = authorOf(data);
+    assert.equal(author.server, false, JSON.stringify(data));
+    assert.equal(author.label, data.client);
+    assert.equal(author.name, data.client);
+  }
 });
 
 test("people: presence keeps named users and knows when the list is capped", () => {

@@ -40,6 +40,15 @@ export class Me {
   }
 }
 
+// Who a message is from: the name to show, and whether it came from the server
+// (the host's code posted it: "system": true, which no user's message has).
+// *label* is what assistive technology reads for the author.
+export function authorOf(data) {
+  const name = String(data.client);
+  const server = data.system === true;
+  return { name: name, server: server, label: server ? name + ", message from the server" : name };
+}
+
 // "presence" {room, users: [{id, name, user_id, avatar_url}], count}: the users
 // with a name, how many are really here (a large room's list is capped), and
 // whether the list is complete.

@@ -14,7 +14,7 @@ import { NO_ANSWER, describeError } from "./errors.js";
 import { LINK_REL, linkify } from "./links.js";
 import { MessageLog } from "./messagelog.js";
 import { FAILED, Outbox, SENT } from "./outbox.js";
-import { Me, Typers, TypingSignal, personKey, readPresence } from "./people.js";
+import { Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
 
 const STATES = {
   connecting: "Connecting…",
@@ -915,10 +915,25 @@ export class Chat {
     }
     const meta = document.createElement("div");
     meta.className = "chatroom__meta";
+    const from = authorOf(data);
     const author = document.createElement("span");
     author.className = "chatroom__author";
-    author.textContent = String(data.client);
+    author.textContent = from.name;
     meta.appendChild(author);
+    if (from.server) {
+      // A message from the site itself, not from a user who picked its name.
+      item.classList.add("chatroom__msg--system");
+      item.dataset.system = "true";
+      // Seen as a "server" badge, read out as the label's words.
+      const badge = document.createElement("span");
+      badge.className = "chatroom__badge chatroom__badge--server";
+      badge.setAttribute("role", "img");
+      badge.setAttribute("aria-label", from.label);
+      badge.title = "A message from the server, not from a user";
+      badge.textContent = "server";
+      author.setAttribute("aria-hidden", "true");
+      meta.insertBefore(badge, author.nextSibling);
+    }
     const time = document.createElement("time");
     if (typeof data.ts === "number") {
       setTime(time, data.ts);
