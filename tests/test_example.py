@@ -57,9 +57,12 @@ def test_signed_in_users_chat_under_their_names(site: Flask) -> None:
     )
     welcome = chat.get_received("/chat")[0]["args"][0]
     assert (welcome["client"], welcome["user_id"]) == ("Grace", "grace")
+    assert chat.is_connected("/chat")
     logout = http.post("/logout", data={"csrf_token": csrf_token(http, "/")})
     assert logout.status_code == 302
     assert "Sign in</a>" in http.get("/").get_data(as_text=True)
+    # Signing out ends the chat connections that spoke as Grace.
+    assert not chat.is_connected("/chat")
 
 
 #: Open-redirect payloads as they arrive in ``next`` (already URL-decoded once by

@@ -35,7 +35,7 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
-from flask_chatroom import register_chat
+from flask_chatroom import get_chat, register_chat
 
 DEFAULTS: dict[str, Any] = {
     # Fine for trying the example on your own machine; set FLASK_SECRET_KEY in
@@ -145,7 +145,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @app.post("/logout")
     @login_required
     def logout() -> Response:
+        user_id = current_user.get_id()
         logout_user()
+        # Tabs with the chat open must not go on chatting as this user: end
+        # their connections in every process (they reconnect as a guest).
+        get_chat().disconnect_user(user_id)
         return redirect(url_for("index"))
 
     @app.context_processor
