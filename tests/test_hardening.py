@@ -446,3 +446,25 @@ def test_disconnect_user_ends_connections_in_every_process(
         time.sleep(0.05)
     assert not target.client.connected
     assert bystander.client.connected
+
+
+def test_a_client_that_keeps_reconnecting_too_fast_is_cut_off(
+    live_server_factory: Factory,
+) -> None:
+    server = live_server_factory(
+        config={
+            "CHATROOM_RATE_LIMITS": {"connect": [0.01, 1]},
+            "CHATROOM_RATE_LIMIT_DISCONNECT": 2,
+        }
+    )
+    raw = RawChat(server.url)
+    assert raw.connect()["welcome"] is not None
+    codes = []
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        for _ in range(10):
+            raw.leave()
+            codes.append(refused_code(raw.connect()))
+    # The first refusal says when to come back; two early retries are
+    # tolerated; the next one closes the whole connection.
+    assert codes == ["rate_limited"] * 3, codes
+    assert "Traceback" not in server.log()
