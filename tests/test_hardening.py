@@ -459,11 +459,15 @@ def test_a_client_that_keeps_reconnecting_too_fast_is_cut_off(
     )
     raw = RawChat(server.url)
     assert raw.connect()["welcome"] is not None
-    codes = []
-    with pytest.raises(websocket.WebSocketConnectionClosedException):
+    codes: list[str | None] = []
+
+    def reconnect_until_closed() -> None:
         for _ in range(10):
             raw.leave()
             codes.append(refused_code(raw.connect()))
+
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        reconnect_until_closed()
     # The first refusal says when to come back; two early retries are
     # tolerated; the next one closes the whole connection.
     assert codes == ["rate_limited"] * 3, codes

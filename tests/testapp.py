@@ -5,6 +5,7 @@ tutorial's page, its script unchanged, loading the bundled client) and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     seconds for Engine.IO (default 25 and 20); ``TEST_INSTALLED_RELEASES``:
     ``{distribution: [major, minor]}`` that the fast path's release check is
     told are installed (to see it refuse a release it was not tested with);
-    ``TEST_PROXY_FIX``: wrap the app in Werkzeug's ``ProxyFix`` (one proxy).
+    ``TEST_READ_ONLY_ROOMS``: rooms where nobody may post (a ``can_post`` hook
+    that refuses them, for tests that need a refused room); ``TEST_PROXY_FIX``:
+    wrap the app in Werkzeug's ``ProxyFix`` (one proxy).
     ``POST /_test/disconnect_user/<id>`` calls ``Chat.disconnect_user``."""
     config = dict(config or {})
     ping = config.pop("TEST_PING", None)
     proxy_fix = config.pop("TEST_PROXY_FIX", False)
     pretend = config.pop("TEST_INSTALLED_RELEASES", None)
+    read_only = set(config.pop("TEST_READ_ONLY_ROOMS", None) or ())
     if pretend is not None:
         from flask_chatroom import fastpath
 
@@ -43,6 +47,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     socketio = app.extensions["socketio"]
     if ping is not None:
         socketio.server.eio.ping_interval, socketio.server.eio.ping_timeout = ping
+    if read_only:
+        # The example app keeps its Chatroom to itself; its hooks live in the
+        # service's policy (what ``Chatroom.can_post`` sets).
+        policy = app.extensions["chatroom"].policy
+        policy.can_post = lambda user, room: room not in read_only
 
     if proxy_fix:  # as the security docs say: after SocketIO and the chat
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -66,5 +75,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         sockets = list(socketio.server.eio.sockets.values())
         direct = sum(type(s.queue).__name__ == "DirectQueue" for s in sockets)
         return {"direct": direct, "queued": len(sockets) - direct}
+
+    @app.route("/_test/process")
+    def process() -> dict[str, Any]:
+        """Which flask_chatroom this server runs (a worktree's or the installed
+        one) and its process id."""
+        import flask_chatroom
+
+        return {"flask_chatroom": flask_chatroom.__file__, "pid": os.getpid()}
 
     return app
