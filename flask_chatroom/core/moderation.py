@@ -63,6 +63,20 @@ class Moderation:
             retry_after=retry_after,
         )
 
+    def strike(self, sid: str, reason: str) -> bool:
+        """Count a strike against connection *sid* for something other than a
+        rate limit (a malformed packet), in the same bucket as the rate
+        limiter's refusals; close the connection when it has none left.
+
+        :param reason: for the log line, such as ``"malformed packets"``.
+        :returns: whether the connection was closed.
+        """
+        if self._disconnect_after is None or self._strikes.hit(sid, "strike") is None:
+            return False
+        log.warning("chat: disconnected sid %s for %s", sid, reason)
+        self._realtime.close(sid)
+        return True
+
     def mute(self, room: str, user_id: str, seconds: int) -> int | None:
         """Mute *user_id* in *room* for *seconds* (0 unmutes); until when (epoch
         ms), or ``None`` for an unmute."""
