@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .adapters import cli as _cli  # noqa: F401  (registers the `flask chatroom` commands)
 from .adapters.http import blueprint
-from .adapters.socketio import ChatNamespace, SocketIORealtime
+from .adapters.socketio import ChatNamespace, SocketIORealtime, guard_packets
 from .backends.select import Backends, make_backends, make_store
 from .config import ConfigError, check_options, resolve, shared_redis_url
 from .facade import get_chat
@@ -120,6 +120,7 @@ class Chatroom:
             from . import fastpath
 
             fastpath.install(app, socketio, config)
+            guard_packets(app, socketio, config.namespace)
             queue = socketio.server_options.get("message_queue")
             return make_backends(config, shared_redis_url(config, queue))
 

@@ -163,6 +163,30 @@ def message_text(raw: str, max_length: int) -> str:
     return text
 
 
+#: The deepest nesting of arrays and objects a client's Socket.IO packet may
+#: have. The chat's payloads are two deep; python's JSON decoder recurses once
+#: per level and fails (``RecursionError``) near a thousand.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_nesting_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON *text* nests arrays and objects deeper than *limit*,
+    found without decoding it (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= limit:  # the usual case, at C speed
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 @dataclass(frozen=True)
 class SendRequest:
     """A parsed ``message broadcast`` payload."""

@@ -1,11 +1,14 @@
 """The example host app with routes that tests use: ``/tutorial`` (the original
-tutorial's page, its script unchanged, loading the bundled client) and
-``/_test/websockets``. Served by tests/serve.py, or by gunicorn as
-``tests.testapp:create_app()``."""
+tutorial's page, its script unchanged, loading the bundled client),
+``/_test/websockets``, ``/_test/probe`` (counts its calls, read at
+``/_test/probe-count``) and ``/_test/memory`` (the process's resident memory).
+Served by tests/serve.py, or by gunicorn as ``tests.testapp:create_app()``."""
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     told are installed (to see it refuse a release it was not tested with);
     ``TEST_READ_ONLY_ROOMS``: rooms where nobody may post (a ``can_post`` hook
     that refuses them, for tests that need a refused room); ``TEST_PROXY_FIX``:
-    wrap the app in Werkzeug's ``ProxyFix`` (one proxy).
+    wrap the app in Werkzeug's ``ProxyFix`` (one proxy); ``TEST_CHAT_LOG`` (also
+    from the environment as ``FLASK_TEST_CHAT_LOG``): a level such as ``"INFO"``
+    at which the ``flask_chatroom`` logger writes to stderr.
     ``POST /_test/disconnect_user/<id>`` calls ``Chat.disconnect_user``."""
     config = dict(config or {})
     ping = config.pop("TEST_PING", None)
@@ -45,6 +50,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         fastpath.release_series = release_series  # type: ignore[assignment]
     app = create_host_app(config)
     socketio = app.extensions["socketio"]
+    level = app.config.get("TEST_CHAT_LOG")
+    if level:
+        chat_log = logging.getLogger("flask_chatroom")
+        chat_log.setLevel(level)
+        chat_log.addHandler(logging.StreamHandler(sys.stderr))
+    probes = [0]
     if ping is not None:
         socketio.server.eio.ping_interval, socketio.server.eio.ping_timeout = ping
     if read_only:
@@ -83,5 +94,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         import flask_chatroom
 
         return {"flask_chatroom": flask_chatroom.__file__, "pid": os.getpid()}
+
+    @app.route("/_test/probe", methods=["GET", "POST"])
+    def probe() -> dict[str, int]:
+        """Counts its calls: a request that should never reach the app."""
+        probes[0] += 1
+        return {"probes": probes[0]}
+
+    @app.route("/_test/probe-count")
+    def probe_count() -> dict[str, int]:
+        return {"probes": probes[0]}
+
+    @app.route("/_test/memory")
+    def memory() -> dict[str, int]:
+        """The worker process's resident memory, in bytes."""
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return {"rss": int(line.split()[1]) * 1024}
+        return {"rss": 0}
+
+    # Views that a stray POST must be able to reach (the site's CSRF check
+    # would otherwise refuse it before the view could count it).
+    app.extensions["csrf"].exempt(probe)
 
     return app

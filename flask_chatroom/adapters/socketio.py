@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from flask import Flask, current_app, request
 from flask_socketio import Namespace, emit
 from socketio import PubSubManager
+from socketio import packet as sio_packet
 from socketio.exceptions import ConnectionRefusedError
 
 from ..core.runtime import Realtime
@@ -31,6 +33,7 @@ from ..protocol import (
     EVENT_TYPING,
     ChatError,
     error_ack,
+    json_nesting_exceeds,
     parse_auth_since,
     parse_auth_token,
     parse_history,
@@ -321,3 +324,185 @@ class SocketIORealtime(Realtime):
 def _in_app_context(app: Flask, target: Callable[..., Any], *args: Any) -> None:
     with app.app_context():
         target(*args)
+
+
+# -- packets the chat refuses before python-socketio acts on them ----------------------
+
+#: The most binary attachments one packet may announce on a namespace other than
+#: the chat's (the chat's own takes none). python-socketio keeps every binary
+#: frame that follows until that many have come.
+MAX_ATTACHMENTS = 10
+
+
+class RefusedPacket(ValueError):
+    """A client's Socket.IO packet the chat will not act on.
+
+    :param reason: what is wrong, for the log.
+    :param close: close the connection at once (binary data where none may be)
+        rather than answer and count a strike.
+    """
+
+    def __init__(self, reason: str, close: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.close = close
+
+
+class _DepthCheckedJSON:
+    """The JSON module of :class:`ChatPacket`: python-socketio's own (``json``
+    option included), with the nesting checked before anything is decoded."""
+
+    @staticmethod
+    def loads(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(text, str) and json_nesting_exceeds(text):
+            raise RefusedPacket("JSON nested too deep")
+        return sio_packet.Packet.json.loads(text, *args, **kwargs)
+
+    @staticmethod
+    def dumps(data: Any, *args: Any, **kwargs: Any) -> Any:
+        return sio_packet.Packet.json.dumps(data, *args, **kwargs)
+
+
+class ChatPacket(sio_packet.Packet):  # type: ignore[misc]
+    """python-socketio's packet with the checks a client's packet must pass,
+    set as the server's ``packet_class`` (python-socketio's documented
+    ``serializer`` option takes such a subclass). Encoding is unchanged.
+
+    A packet is refused (:class:`RefusedPacket`) when it does not decode, nests
+    JSON deeper than :data:`~flask_chatroom.protocol.MAX_JSON_DEPTH`, is of a
+    type clients do not send, is an event without a name, or carries binary
+    data: none on the chat's namespace, at most :data:`MAX_ATTACHMENTS` and
+    :attr:`max_attachment_bytes` in all elsewhere.
+    """
+
+    json = _DepthCheckedJSON
+    #: the chat's namespace (set per server by :func:`guard_packets`)
+    chat_namespace: ClassVar[str] = "/chat"
+    #: the most bytes of binary attachments one packet may have
+    max_attachment_bytes: ClassVar[int | None] = None
+
+    def decode(self, encoded_packet: Any) -> int:
+        if not isinstance(encoded_packet, str):
+            raise RefusedPacket("binary data outside a binary packet", close=True)
+        try:
+            count: int = super().decode(encoded_packet) or 0
+        except RefusedPacket:
+            raise
+        except (ValueError, TypeError, IndexError, RecursionError) as exc:
+            raise RefusedPacket("not a Socket.IO packet") from exc
+        kind = self.packet_type
+        if kind in (sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK) or count:
+            if (self.namespace or "/") == self.chat_namespace:
+                raise RefusedPacket("binary data on the chat", close=True)
+            if not 0 < count <= MAX_ATTACHMENTS:
+                raise RefusedPacket(f"{count} binary attachments", close=True)
+        elif kind not in (
+            sio_packet.CONNECT,
+            sio_packet.DISCONNECT,
+            sio_packet.EVENT,
+            sio_packet.ACK,
+        ):
+            raise RefusedPacket("a packet type clients do not send")
+        if kind in (sio_packet.EVENT, sio_packet.BINARY_EVENT) and not (
+            isinstance(self.data, list) and self.data
+        ):
+            raise RefusedPacket("an event without a name")
+        if kind in (sio_packet.ACK, sio_packet.BINARY_ACK) and not isinstance(
+            self.data, list
+        ):
+            raise RefusedPacket("an acknowledgement without arguments")
+        return count
+
+    def add_attachment(self, attachment: Any) -> bool:
+        size = len(attachment) + sum(len(a) for a in self.attachments)
+        limit = self.max_attachment_bytes
+        if limit is not None and size > limit:
+            raise RefusedPacket("binary attachments too large", close=True)
+        try:
+            done: bool = super().add_attachment(attachment)
+        except (ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
+            raise RefusedPacket("bad binary attachments", close=True) from exc
+        return done
+
+
+def guard_packets(app: Flask, socketio: Any, namespace: str) -> bool:
+    """Check every client packet of *socketio*'s server with :class:`ChatPacket`
+    and answer a refused one instead of python-engineio logging a traceback.
+
+    A refused packet from a connection on the chat gets ``chat error``
+    ``invalid_payload`` and counts as a strike (the rate limiter's bucket,
+    ``CHATROOM_RATE_LIMIT_DISCONNECT``); binary data on the chat, and any
+    refused packet from a connection that is not on the chat, close the
+    connection. Each connection's first refusal is logged, as one line.
+
+    :returns: whether the guard is in place: not when the host chose another
+        serializer than python-socketio's JSON packets.
+    """
+    server = socketio.server
+    current = server.packet_class
+    if not (current is sio_packet.Packet or issubclass(current, ChatPacket)):
+        log.warning(
+            "flask-chatroom: the Socket.IO server uses the serializer %s, so the "
+            "chat does not check client packets (depth, binary attachments).",
+            current.__name__,
+        )
+        return False
+    server.packet_class = type(
+        "ChatPacket",
+        (ChatPacket,),
+        {
+            "chat_namespace": namespace,
+            "max_attachment_bytes": server.eio.max_http_buffer_size,
+        },
+    )
+    # python-socketio's handler of Engine.IO messages (where packets are
+    # decoded), wrapped: the one seam here (fastpath.SEAMS lists it).
+    eio = server.eio
+    handle = eio.handlers.get("message")
+    if handle is None or getattr(handle, "_chatroom_guard", False):
+        return handle is not None
+    logged: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def guarded(eio_sid: str, data: Any) -> Any:
+        try:
+            return handle(eio_sid, data)
+        except RefusedPacket as refused:
+            _refuse_packet(app, socketio, namespace, eio_sid, refused, logged)
+            return None
+
+    guarded._chatroom_guard = True  # type: ignore[attr-defined]
+    eio.on("message", guarded)
+    return True
+
+
+def _refuse_packet(
+    app: Flask,
+    socketio: Any,
+    namespace: str,
+    eio_sid: str,
+    refused: RefusedPacket,
+    logged: weakref.WeakSet[Any],
+) -> None:
+    server = socketio.server
+    eio_socket = server.eio.sockets.get(eio_sid)
+    if eio_socket is None or eio_socket.closing or eio_socket.closed:
+        return  # already on its way out
+    sid = server.manager.sid_from_eio_sid(eio_sid, namespace)
+    on_chat = sid is not None and server.manager.is_connected(sid, namespace)
+    if eio_socket not in logged:
+        logged.add(eio_socket)
+        log.info(
+            "chat: refused a packet from %s %s: %s (further ones from this "
+            "connection are not logged)",
+            "sid" if on_chat else "Engine.IO sid",
+            sid if on_chat else eio_sid,
+            refused.reason,
+        )
+    if on_chat:
+        error = ChatError("invalid_payload", "The server could not read that packet.")
+        socketio.emit(EVENT_ERROR, error.to_wire(), to=sid, namespace=namespace)
+        service = get_service(app)
+        if not refused.close and service.ready:
+            service.moderation.strike(sid, "malformed packets")
+            return
+    server.eio.disconnect(eio_sid)

@@ -101,10 +101,13 @@ class Moderation:
         if early:
             self.strike(sid)
 
-    def strike(self, sid: str) -> bool:
-        """Count one strike against the connection of *sid* (a request it should
-        not have sent); close it when its strikes have run out.
+    def strike(self, sid: str, reason: str = "ignoring its limits") -> bool:
+        """Count one strike against the connection of *sid* (all the namespace
+        sessions of its Engine.IO connection): a request it should not have
+        sent, such as a retry before its ``retry_after`` or a malformed packet.
+        Close the connection when it has none left.
 
+        :param reason: for the log line, such as ``"malformed packets"``.
         :returns: whether the connection was closed.
         """
         if self._disconnect_after is None:
@@ -112,7 +115,7 @@ class Moderation:
         connection = self._realtime.connection_of(sid) or sid
         if self._strikes.hit(connection, "strike") is None:
             return False
-        log.warning("chat: closed connection %s: it kept ignoring its limits", sid)
+        log.warning("chat: closed connection %s for %s", sid, reason)
         self._realtime.close(sid)
         return True
 

@@ -35,7 +35,10 @@ TESTED_RELEASES: dict[str, tuple[int, int]] = {
 #: What the direct writer relies on that python-engineio / python-socketio do
 #: not document as extension points.
 SEAMS = (
-    "engineio.Server._async['websocket'] (the WebSocket class, per server copy)",
+    "engineio.Server._async['websocket'] (the WebSocket class, per server copy; "
+    "its wait() screened on every path)",
+    "engineio.Server.handlers['message'] (python-socketio's Engine.IO message "
+    "handler, wrapped to answer packets ChatPacket refuses; on every path)",
     "engineio.Server.start_background_task (Socket._send_ping found by name)",
     "engineio.socket.Socket.queue / receive / close / connected / upgraded",
     "socketio.Server.manager.__class__ (a subclass made at run time)",
@@ -68,6 +71,18 @@ def untested_releases() -> list[str]:
     return found
 
 
+def screen_websocket_messages(eio_server: Any) -> None:
+    """Have python-engineio's WebSocket class (simple-websocket's, on the plain
+    path) close a connection that sends something other than an Engine.IO
+    packet (:func:`.middleware.screen_messages`), on this server only."""
+    drivers = getattr(eio_server, "_async", None)
+    if not isinstance(drivers, dict) or not isinstance(drivers.get("websocket"), type):
+        return
+    screened = middleware.screen_messages(drivers["websocket"])
+    if screened is not drivers["websocket"]:
+        eio_server._async = {**drivers, "websocket": screened}
+
+
 def install(app: Flask, socketio: Any, config: ChatConfig) -> bool:
     """Put the transport in front of *app*'s Socket.IO: the middleware always,
     the direct WebSocket writer when it is on (``CHATROOM_FAST_WEBSOCKET``, no
@@ -77,6 +92,7 @@ def install(app: Flask, socketio: Any, config: ChatConfig) -> bool:
     """
     middleware.install(app, config.websocket_compression)
     server = socketio.server
+    screen_websocket_messages(server.eio)
     if (
         not config.fast_websocket
         or config.websocket_compression

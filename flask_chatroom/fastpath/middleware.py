@@ -20,6 +20,16 @@ Engine.IO sees it:
   accepts it, compressing every frame once per recipient: the largest cost of a
   broadcast. Unless ``CHATROOM_WEBSOCKET_COMPRESSION`` is on, the offer is
   removed, so frames go uncompressed (chat messages are small).
+- **Messages measured in bytes and frames.** The socket counts each message's
+  bytes and frames from the frame headers as they are read (:mod:`.frames`) and
+  closes the connection (1009) when a message is over Engine.IO's
+  ``max_http_buffer_size`` or comes in more than ``MAX_FRAGMENTS`` frames.
+- **The connection ends with the WebSocket.** gevent's WSGI server reads another
+  HTTP request from a connection whose WSGI app returned without calling
+  ``start_response``, which is what python-engineio and the direct writer do
+  when a WebSocket ends: bytes a client sends after its close frame would be
+  served as a new request, past any proxy rule. Here the connection is shut
+  down and gevent's server told the peer is gone, so it closes it.
 
 It acts only on WebSocket upgrades; every other request passes through untouched.
 """
@@ -27,13 +37,19 @@ It acts only on WebSocket upgrades; every other request passes through untouched
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qs
+
+from .frames import POLICY_VIOLATION, FrameGuard, close_frame, engineio_problem
+
+log = logging.getLogger("flask_chatroom")
 
 #: Where a gunicorn socket waits for :mod:`flask_chatroom.fastpath.websocket`.
 DIRECT_SOCKET = "flask_chatroom.socket"
@@ -44,11 +60,18 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class WholeSendSocket:
     """A socket proxy whose ``send`` writes everything (``sendall``), one writer
     at a time: simple-websocket writes from two threads or greenlets (its reader
-    answers pings and the handshake while Engine.IO's writer sends messages)."""
+    answers pings and the handshake while Engine.IO's writer sends messages).
 
-    def __init__(self, sock: Any) -> None:
+    :param sock: the client's socket.
+    :param guard: checks every read (a message over its limits gets a close
+        frame, and the reader sees the connection end); ``None`` for none.
+    """
+
+    def __init__(self, sock: Any, guard: FrameGuard | None = None) -> None:
         self._sock = sock
         self._writing = threading.Lock()  # a gevent lock once gevent has patched
+        self._guard = guard
+        self._refused = False
 
     def send(self, data: bytes, *flags: int) -> int:
         with self._writing:
@@ -56,10 +79,21 @@ class WholeSendSocket:
         return len(data)
 
     def recv(self, size: int, *flags: int) -> bytes:
+        if self._refused:
+            return b""
         data: bytes = self._sock.recv(size, *flags)
         # A busy socket always has data, so without this its reader would never
         # let other greenlets run: one flooding client could stall the worker.
         time.sleep(0)  # gevent.sleep(0) once gevent has patched
+        if data and self._guard is not None:
+            problem = self._guard.feed(data)
+            if problem is not None:
+                # simple-websocket would put the whole message together first.
+                log.info("chat: closing a WebSocket: %s", problem[1])
+                self._refused = True
+                with contextlib.suppress(OSError):
+                    self.send(close_frame(*problem))
+                return b""  # the reader sees the connection end
         return data
 
     @property
@@ -68,7 +102,10 @@ class WholeSendSocket:
         return self._sock
 
     def dup(self) -> WholeSendSocket:
-        return WholeSendSocket(self._sock.dup())
+        guard = self._guard
+        if guard is not None:  # the copy reads the stream from the start
+            guard = FrameGuard(guard.max_bytes, guard.max_fragments)
+        return WholeSendSocket(self._sock.dup(), guard)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -100,30 +137,53 @@ class WebSocketTransport:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Any:
-        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-            if (
-                self.direct
-                and environ.get("PATH_INFO", "").startswith(self.socketio_path)
-                and "sid" not in parse_qs(environ.get("QUERY_STRING", ""))
-            ):
-                # Served by flask_chatroom.fastpath.websocket. Its socket moves out of
-                # python-engineio's sight: for gunicorn's, Engine.IO's middleware
-                # would make an eventlet wrapper class for every request (2.5 KB
-                # kept for as long as the connection lasts).
-                if "gunicorn.socket" in environ:
-                    environ[DIRECT_SOCKET] = environ.pop("gunicorn.socket")
-                return self.app(environ, start_response)
-            environ = self.adjust(dict(environ))
-        return self.app(environ, start_response)
+        if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+            return self.app(environ, start_response)
+        if not environ.get("PATH_INFO", "").startswith(self.socketio_path):
+            # A WebSocket of the host's own: only the settings for every socket.
+            return self.app(self.adjust(dict(environ)), start_response)
+        if self.direct and "sid" not in parse_qs(environ.get("QUERY_STRING", "")):
+            # Served by flask_chatroom.fastpath.websocket. Its socket moves out of
+            # python-engineio's sight: for gunicorn's, Engine.IO's middleware
+            # would make an eventlet wrapper class for every request (2.5 KB
+            # kept for as long as the connection lasts).
+            if "gunicorn.socket" in environ:
+                environ[DIRECT_SOCKET] = environ.pop("gunicorn.socket")
+            served = environ
+        else:
+            served = self.adjust(dict(environ), FrameGuard(self.max_message_bytes()))
+        started = False
 
-    def adjust(self, environ: dict[str, Any]) -> dict[str, Any]:
-        """The environ of a WebSocket upgrade, with the socket and headers set."""
+        def start(*args: Any) -> Any:
+            nonlocal started
+            started = True
+            return start_response(*args)
+
+        result = self.app(served, start)
+        if not started and environ.get("SERVER_SOFTWARE", "").startswith("gevent"):
+            # The WebSocket was served and is over (a refused handshake gets a
+            # response). gunicorn's worker and Werkzeug's server were told so by
+            # an exception on the way here.
+            end_gevent_connection(environ)
+        return result
+
+    def max_message_bytes(self) -> int | None:
+        """Engine.IO's limit on one message (``max_http_buffer_size``)."""
+        server = getattr(self.app, "engineio_app", None)  # python-socketio's
+        limit = getattr(getattr(server, "eio", server), "max_http_buffer_size", None)
+        return limit if isinstance(limit, int) else None
+
+    def adjust(
+        self, environ: dict[str, Any], guard: FrameGuard | None = None
+    ) -> dict[str, Any]:
+        """The environ of a WebSocket upgrade, with the socket and headers set;
+        with a *guard*, its reads are checked (see :class:`WholeSendSocket`)."""
         if not self.compression:
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         for key in ("werkzeug.socket", "gunicorn.socket"):
             if key in environ:
                 no_delay(environ[key])
-                environ[key] = WholeSendSocket(environ[key])
+                environ[key] = WholeSendSocket(environ[key], guard)
                 return environ
         # gevent's WSGI server: simple-websocket takes wsgi.input.raw._sock
         # (or wsgi.input.rfile.raw._sock) and dup()s it.
@@ -135,9 +195,64 @@ class WebSocketTransport:
             if raw_sock is not None:
                 no_delay(raw_sock)
                 environ["wsgi.input"] = SimpleNamespace(
-                    raw=SimpleNamespace(_sock=WholeSendSocket(raw_sock))
+                    raw=SimpleNamespace(_sock=WholeSendSocket(raw_sock, guard))
                 )
         return environ
+
+
+def end_gevent_connection(environ: dict[str, Any]) -> NoReturn:
+    """End the TCP connection of a WebSocket that gevent's WSGI server served.
+
+    The socket is shut down, and a ``BrokenPipeError`` (``EPIPE``) tells the
+    server the peer is gone: gevent's ``WSGIHandler`` then closes the connection
+    without logging anything (its ``ignored_socket_errors``) instead of reading
+    another request from it, including bytes already in its buffer.
+    """
+    wsgi_input: Any = environ.get("wsgi.input")
+    rfile = getattr(wsgi_input, "rfile", wsgi_input)
+    raw_sock = getattr(getattr(rfile, "raw", None), "_sock", None)
+    if raw_sock is not None:
+        with contextlib.suppress(OSError):
+            raw_sock.shutdown(socket.SHUT_RDWR)
+    raise BrokenPipeError(errno.EPIPE, "the WebSocket is over")
+
+
+def screen_messages(cls: type) -> type:
+    """A subclass of python-engineio's WebSocket class *cls* (simple-websocket's
+    wrapper) whose ``wait`` closes the connection, with one log line, on a
+    message that is not an Engine.IO packet a client sends
+    (:func:`~.frames.engineio_problem`); python-engineio would log a traceback
+    for each."""
+    if getattr(cls, "_chatroom_screened", False):
+        return cls
+
+    class Screened(cls):  # type: ignore[misc]
+        _chatroom_screened = True
+
+        def wait(self) -> Any:
+            message = super().wait()
+            if message is None:
+                return None
+            problem = engineio_problem(message)
+            if problem is None:
+                return message
+            log.info("chat: closing a WebSocket: %s", problem)
+            ws = getattr(self, "ws", None)  # simple-websocket's Server
+            with contextlib.suppress(Exception):
+                if ws is not None:
+                    ws.close(POLICY_VIOLATION, "malformed Engine.IO packet")
+                else:
+                    self.close()
+            return None  # python-engineio closes the connection
+
+        def close(self) -> None:
+            # python-engineio's writer closes the connection too, and may find
+            # the close above half done (simple-websocket yields while sending).
+            with contextlib.suppress(Exception):
+                super().close()
+
+    Screened.__name__ = Screened.__qualname__ = f"Screened{cls.__name__}"
+    return Screened
 
 
 def install(app: Any, compression: bool) -> bool:

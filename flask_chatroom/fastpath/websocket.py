@@ -54,6 +54,7 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.utilities import LocalProtocolError
 
 from ..protocol import SharedPayload
+from .frames import POLICY_VIOLATION, FrameGuard, engineio_problem
 from .middleware import DIRECT_SOCKET, no_delay
 
 log = logging.getLogger("flask_chatroom")
@@ -170,9 +171,9 @@ class GeventWebSocket:
         "app",
         "closed",
         "conn",
+        "guard",
         "incoming",
         "partial",
-        "partial_size",
         "pending",
         "pending_size",
         "server",
@@ -186,7 +187,8 @@ class GeventWebSocket:
         self.conn = Connection(ConnectionType.SERVER)
         self.incoming: list[str | bytes] = []
         self.partial: list[str | bytes] = []
-        self.partial_size = 0
+        # Counts each message's bytes and frames as they are read.
+        self.guard = FrameGuard(server.max_http_buffer_size)
         self.pending: list[bytes] | None = None
         self.pending_size = 0
         self.closed = False
@@ -290,8 +292,18 @@ class GeventWebSocket:
             # A busy socket always has data: let other greenlets run, so one
             # client flooding its WebSocket cannot stall the worker.
             gevent.sleep(0)
+            problem = self.guard.feed(data)
+            if problem is not None:
+                self._fail(*problem)
+                return None
             self._receive(data)
-        return self.incoming.pop(0)
+        message = self.incoming.pop(0)
+        problem_text = engineio_problem(message)
+        if problem_text is not None:
+            # python-engineio would log a traceback for it.
+            self._fail(POLICY_VIOLATION, "malformed Engine.IO packet", problem_text)
+            return None
+        return message
 
     def send(self, message: str | bytes) -> None:
         """Send one message (Engine.IO's writer uses this on upgraded
@@ -312,19 +324,16 @@ class GeventWebSocket:
     # -- reading -----------------------------------------------------------------
 
     def _receive(self, data: bytes) -> None:
+        # The guard has checked each message's size (in bytes) and number of
+        # frames before these bytes get here.
         self.conn.receive_data(data)
-        limit = self.server.max_http_buffer_size
         for event in self.conn.events():
             if isinstance(event, Message):
                 self.partial.append(event.data)
-                self.partial_size += len(event.data)
-                if self.partial_size > limit:
-                    self._fail(CloseReason.MESSAGE_TOO_BIG, "message too large")
-                    return
                 if event.message_finished:
                     joiner: Any = b"" if isinstance(event, BytesMessage) else ""
                     self.incoming.append(joiner.join(self.partial))
-                    self.partial, self.partial_size = [], 0
+                    self.partial = []
             elif isinstance(event, Ping):
                 self.write(self.conn.send(event.response()))
             elif isinstance(event, CloseConnection):
@@ -333,8 +342,10 @@ class GeventWebSocket:
                 self.closed = True
                 return
 
-    def _fail(self, code: CloseReason, reason: str) -> None:
-        log.info("chat: closing a WebSocket: %s", reason)
+    def _fail(self, code: int, reason: str, detail: str | None = None) -> None:
+        """Close the connection for breaking a rule: one log line, and a close
+        frame with *code* and *reason*."""
+        log.info("chat: closing a WebSocket: %s", detail or reason)
         with contextlib.suppress(LocalProtocolError):
             self.write(self.conn.send(CloseConnection(code=code, reason=reason)))
         self.closed = True
