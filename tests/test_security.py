@@ -414,3 +414,33 @@ def test_a_message_in_too_many_fragments_is_refused(served: Served) -> None:
     _, code = read_until_closed(ws)
     ws.close()
     assert code == 1009
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"X", b"", b"2" + b"[" * 1000, b"b!!!", b"\xff\xfe", b"40/chat,\x1eZ"],
+    ids=["unknown-type", "empty", "deep-ping", "bad-base64", "not-utf8", "second"],
+)
+def test_a_bad_long_polling_body_is_refused_not_a_traceback(
+    served: Served, body: bytes
+) -> None:
+    log_before = len(served.log())
+    base = served.url + "/socket.io/?EIO=4&transport=polling"
+    with urllib.request.urlopen(base, timeout=10) as opened:
+        handshake = json.loads(opened.read().decode()[1:])
+    url = f"{base}&sid={handshake['sid']}"
+    statuses = []
+    for _ in range(5):
+        request = urllib.request.Request(url, data=body, method="POST")
+        request.add_header("Content-Type", "text/plain;charset=UTF-8")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answered:
+                statuses.append(answered.status)
+        except urllib.error.HTTPError as refused:
+            statuses.append(refused.code)
+    # Refused at once, and the connection is over: later posts are refused too.
+    assert statuses == [400] * 5, statuses
+    bystander_still_chats(served)
+    grown = served.log()[log_before:]
+    assert "Traceback" not in grown, grown[:3000]
+    assert grown.count("closing a long-polling connection") == 1, grown

@@ -31,13 +31,22 @@ Engine.IO sees it:
   served as a new request, past any proxy rule. Here the connection is shut
   down and gevent's server told the peer is gone, so it closes it.
 
-It acts only on WebSocket upgrades; every other request passes through untouched.
+- **Long-polling packets screened.** A long-polling client posts its Engine.IO
+  packets in the body of a request; python-engineio logs a traceback for each
+  body that does not parse (and answers 200). The body of a POST to Socket.IO's
+  path is checked first (:func:`polling_problem`): a bad one is answered 400,
+  its Engine.IO connection closed, and logged as one line.
+
+Every other request passes through untouched.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import errno
+import io
 import logging
 import socket
 import threading
@@ -138,6 +147,10 @@ class WebSocketTransport:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Any:
         if environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+            if environ.get("REQUEST_METHOD") == "POST" and environ.get(
+                "PATH_INFO", ""
+            ).startswith(self.socketio_path):
+                return self.screen_post(environ, start_response)
             return self.app(environ, start_response)
         if not environ.get("PATH_INFO", "").startswith(self.socketio_path):
             # A WebSocket of the host's own: only the settings for every socket.
@@ -166,6 +179,41 @@ class WebSocketTransport:
             # an exception on the way here.
             end_gevent_connection(environ)
         return result
+
+    def screen_post(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Any:
+        """A long-polling POST: its body is passed on only if it is Engine.IO
+        packets a client sends; otherwise 400, and the connection is closed."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        limit = self.max_message_bytes()
+        if length < 0 or (limit is not None and length > limit):
+            return self.app(environ, start_response)  # Engine.IO refuses it
+        body = environ["wsgi.input"].read(length)
+        problem = polling_problem(body)
+        if problem is None:
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.app(environ, start_response)
+        sid = parse_qs(environ.get("QUERY_STRING", "")).get("sid", [""])[0]
+        server = getattr(self.app, "engineio_app", None)  # python-socketio's
+        eio = getattr(server, "eio", None)
+        eio_socket = getattr(eio, "sockets", {}).get(sid)
+        if eio_socket is not None:
+            log.info("chat: closing a long-polling connection: %s", problem)
+            # Not eio.disconnect(): it waits for the close packet to be polled,
+            # and this client may never poll again.
+            with contextlib.suppress(Exception):
+                eio_socket.close(
+                    wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT
+                )
+            eio.sockets.pop(sid, None)
+        start_response(
+            "400 BAD REQUEST", [("Content-Type", "text/plain; charset=UTF-8")]
+        )
+        return [b"Bad Engine.IO packet"]
 
     def max_message_bytes(self) -> int | None:
         """Engine.IO's limit on one message (``max_http_buffer_size``)."""
@@ -198,6 +246,27 @@ class WebSocketTransport:
                     raw=SimpleNamespace(_sock=WholeSendSocket(raw_sock, guard))
                 )
         return environ
+
+
+def polling_problem(body: bytes) -> str | None:
+    """Why the body of a long-polling POST is not Engine.IO packets a client
+    sends (packets separated by U+001E; ``b`` and base64 for binary ones), or
+    ``None`` when it is."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a body that is not UTF-8"
+    for packet in text.split("\x1e"):
+        if packet.startswith("b"):
+            try:
+                base64.b64decode(packet[1:], validate=True)
+            except (binascii.Error, ValueError):
+                return "bad base64 in a binary packet"
+            continue
+        problem = engineio_problem(packet)
+        if problem is not None:
+            return problem
+    return None
 
 
 def end_gevent_connection(environ: dict[str, Any]) -> NoReturn:
