@@ -475,3 +475,40 @@ def test_a_client_that_keeps_reconnecting_too_fast_is_cut_off(
     # tolerated; the next one closes the whole connection.
     assert codes == ["rate_limited"] * 3, codes
     assert "Traceback" not in server.log()
+
+
+def test_coalesced_changes_are_announced_as_their_net_effect() -> None:
+    from flask_chatroom.backends.interfaces import Change
+    from flask_chatroom.core.announcer import net_changes
+    from flask_chatroom.identity import Identity
+
+    a, b, c, d = (Identity(id=n, name=n.upper()) for n in "abcd")
+    changes = [
+        Change("lobby", a, "join"),
+        Change("lobby", b, "join"),
+        Change("lobby", a, "leave"),  # a came and went: nothing to tell
+        Change("lobby", c, "leave"),
+        Change("lobby", c, "join"),  # c went and came back: nothing either
+        Change("lobby", d, "join"),
+        Change("lobby", d, None),  # another tab of d
+        Change("lobby", d, "leave"),
+        Change("lobby", d, "join"),
+    ]
+    assert [(x.identity.id, x.kind) for x in net_changes(changes)] == [
+        ("b", "join"),
+        ("d", "join"),
+    ]
+
+
+def test_a_crowd_joining_at_once_gets_a_member_list_not_a_notice_each() -> None:
+    app, _ = make_chat_app()
+    watcher = connected(app)
+    watcher.get_received("/chat")
+    crowd = [connected(app) for _ in range(3 * ANNOUNCE_BURST)]
+    time.sleep(2.5)  # the coalesced announcement goes out after a second
+    received = watcher.get_received("/chat")
+    notices = [e for e in received if e["name"] == "notice"]
+    lists = [e["args"][0] for e in received if e["name"] == "presence"]
+    assert len(notices) <= ANNOUNCE_BURST, len(notices)
+    assert lists[-1]["count"] == len(crowd) + 1
+    assert len(lists) <= ANNOUNCE_BURST + 3, len(lists)

@@ -29,8 +29,9 @@ PRESENCE_FANOUT = 1000
 #: How many join/leave announcements a room gets at once, and how many a second
 #: after that: past this budget a room's changes are coalesced, and announced
 #: once per :data:`PRESENCE_INTERVAL` as their net effect (a user who came and
-#: went again in between is not announced at all). Clients that connect and
-#: leave in a loop cost the room's members at most this much.
+#: went again in between is not announced at all; more than ``ANNOUNCE_BURST``
+#: users at once get only the new member list). Clients that connect and leave
+#: in a loop cost the room's members at most this much.
 ANNOUNCE_BURST = 10
 ANNOUNCE_RATE = 2.0
 
@@ -120,8 +121,11 @@ class Announcer:
                     self._queued.pop(room, None)
                     return
                 self._queued[room] = []
+            net = net_changes(changes)
+            if len(net) > ANNOUNCE_BURST:
+                net = []  # a crowd came or went: the member list says who
             try:
-                self._tell(room, net_changes(changes))
+                self._tell(room, net)
             except Exception:
                 log.exception("chat: could not announce changes to %s", room)
 
