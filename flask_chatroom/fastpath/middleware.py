@@ -200,8 +200,8 @@ class WebSocketTransport:
         sid = parse_qs(environ.get("QUERY_STRING", "")).get("sid", [""])[0]
         server = getattr(self.app, "engineio_app", None)  # python-socketio's
         eio = getattr(server, "eio", None)
-        eio_socket = getattr(eio, "sockets", {}).get(sid)
-        if eio_socket is not None:
+        eio_socket = eio.sockets.get(sid) if eio is not None else None
+        if eio is not None and eio_socket is not None:
             log.info("chat: closing a long-polling connection: %s", problem)
             # Not eio.disconnect(): it waits for the close packet to be polled,
             # and this client may never poll again.
