@@ -47,9 +47,10 @@ DEFAULT_RESERVED_NAMES = (
 
 #: action -> (tokens per second, burst). Every action but ``address`` is counted
 #: per user (a guest is one user for the life of its connection and session);
-#: ``address`` is the bucket of a client address (an IPv6 /64), shared by
-#: everyone behind it and taken from by every connect, join, catch-up and HTTP
-#: API request.
+#: ``event`` is taken by every chat event, whatever it asks, besides the
+#: action's own; ``address`` is the bucket of a client address (an IPv6 /64),
+#: shared by everyone behind it and taken from by every connect, join,
+#: catch-up and HTTP API request.
 DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "message": (5.0, 10),
     "typing": (2.0, 6),
@@ -57,6 +58,7 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "nickname": (0.2, 3),
     "history": (5.0, 20),
     "connect": (1.0, 10),
+    "event": (20.0, 60),
     "address": (20.0, 200),
 }
 

@@ -195,6 +195,27 @@ class ChatService:
         """Whether the current visitor must sign in before chatting."""
         return self.config.require_login and self.identify() is None
 
+    def admit(self, sid: str) -> Identity:
+        """The user of connection *sid*, once it may send one more event: every
+        chat event takes an ``event`` token, whatever it asks (events with a
+        limit of their own take that one too), so no event is free to flood.
+
+        :raises ChatError: ``rate_limited``.
+        """
+        user = self.user_of(sid)
+        self.moderation.check_rate(sid, user, "event")
+        return user
+
+    def admit_request(self) -> None:
+        """An HTTP API request with no limit of its own (the room list) takes
+        a token of its client's ``address`` bucket.
+
+        :raises ChatError: ``rate_limited``.
+        """
+        address = self.client_address()
+        if address is not None:
+            self.moderation.check_address(address)
+
     def user_of(self, sid: str) -> Identity:
         """Who connection *sid* speaks as.
 

@@ -57,6 +57,7 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
             "nickname": Limit(0.2, 3),
             "history": Limit(5.0, 20),
             "connect": Limit(1.0, 10),
+            "event": Limit(20.0, 60),
             "address": Limit(20.0, 200),
         },
         rate_limit_disconnect=50,

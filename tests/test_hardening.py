@@ -178,6 +178,7 @@ def test_a_catch_up_is_bounded_and_rate_limited(live_server_factory: Factory) ->
         config={
             "CHATROOM_RATE_LIMITS": {
                 "message": [1000, 1000],
+                "event": [1000, 1000],
                 "connect": [1000, 1000],
                 "history": [0.1, 3],
             }
@@ -512,3 +513,19 @@ def test_a_crowd_joining_at_once_gets_a_member_list_not_a_notice_each() -> None:
     assert len(notices) <= ANNOUNCE_BURST, len(notices)
     assert lists[-1]["count"] == len(crowd) + 1
     assert len(lists) <= ANNOUNCE_BURST + 3, len(lists)
+
+
+def test_no_event_is_free_to_flood() -> None:
+    app, _ = make_chat_app(CHATROOM_RATE_LIMITS={"event": (1, 5)})
+    client = connected(app)
+    answers = [call(client, "rooms", None) for _ in range(7)]
+    answers += [call(client, "no such event", None) for _ in range(2)]
+    refused = [a["error"]["code"] for a in answers if not a.get("ok")]
+    # Five rooms requests in the burst, then every one refused.
+    assert [a.get("ok") for a in answers[:5]] == [True] * 5
+    assert refused == ["rate_limited"] * 4, answers
+    # The HTTP room list takes a token of the client address's bucket.
+    app, _ = make_chat_app(CHATROOM_RATE_LIMITS={"address": (0.01, 2)})
+    listing = app.test_client()
+    codes = [listing.get("/chat/api/rooms").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]

@@ -107,6 +107,7 @@ def rooms_api() -> Response | tuple[Response, int]:
     service = get_service()
     try:
         user = service.current_user()
+        service.admit_request()
     except ChatError as exc:
         return _api_error(exc)
     return jsonify(rooms=service.room_list(user))

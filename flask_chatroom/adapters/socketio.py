@@ -79,6 +79,7 @@ def chat_event(handler: F) -> F:
     @functools.wraps(handler)
     def wrapper(self: ChatNamespace, *args: Any) -> Any:
         try:
+            get_service().admit(_sid())
             return handler(self, *args)
         except ChatError as exc:
             log.info(
@@ -146,6 +147,21 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     def _unknown_event(self, event: Any, sid: str | None) -> dict[str, Any]:
         log.info("chat: unknown event %.80r from sid %s", event, sid)
         error = ChatError("unknown_event", "The chat does not know that event.")
+        environ = (
+            self.server.get_environ(sid, namespace=self.namespace) if sid else None
+        )
+        app = environ.get("flask.app") if environ else None
+        service = get_service(app) if app is not None else None
+        if (
+            sid is not None
+            and service is not None
+            and service.ready
+            and service.connections.identity_of(sid) is not None
+        ):
+            try:
+                service.admit(sid)  # an unknown event is an event too
+            except ChatError as refused:
+                error = refused
         if sid is not None:
             self.socketio.emit(
                 EVENT_ERROR, error.to_wire(), to=sid, namespace=self.namespace

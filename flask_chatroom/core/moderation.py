@@ -87,6 +87,20 @@ class Moderation:
             retry_after=retry_after,
         )
 
+    def check_address(self, address: str) -> None:
+        """Take a token from client *address*'s bucket only (an HTTP request
+        with no limit of its own).
+
+        :raises ChatError: ``rate_limited`` with ``retry_after``.
+        """
+        retry_after = self._limiter.hit(f"addr:{address}", ADDRESS_ACTION)
+        if retry_after is not None:
+            raise ChatError(
+                "rate_limited",
+                "You are doing that too fast; wait a moment.",
+                retry_after=retry_after,
+            )
+
     def _refused(self, sid: str, action: str, retry_after: float) -> None:
         connection = self._realtime.connection_of(sid) or sid
         now = self._clock()
