@@ -315,7 +315,7 @@ class ChatService:
     def _add_connection(self, sid: str, identity: Identity) -> None:
         self.announcer.start_housekeeping()
         try:
-            gone = self.connections.add(sid, identity)
+            gone = self.connections.add(sid, identity, self.client_address())
         except ChatError as exc:
             log.info("chat: refused a connection of %s: %s", identity.id, exc.code)
             raise
@@ -406,7 +406,8 @@ class ChatService:
         *since* (joining a room again just sends those)."""
         user = self.user_of(sid)
         self.check_may_read(user, room)
-        self.moderation.check_rate(sid, user, "join", self.client_address())
+        address = self.connections.address_of(sid) or self.client_address()
+        self.moderation.check_rate(sid, user, "join", address)
         if since is not None:
             self.moderation.check_rate(sid, user, "history")
         rooms = self.backends.presence.rooms_of(sid)

@@ -529,3 +529,17 @@ def test_no_event_is_free_to_flood() -> None:
     listing = app.test_client()
     codes = [listing.get("/chat/api/rooms").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_joins_take_from_the_address_they_connected_from(
+    live_server_factory: Factory,
+) -> None:
+    server = live_server_factory(
+        config={"CHATROOM_RATE_LIMITS": {"address": [0.01, 3]}}
+    )
+    raw = RawChat(server.url)
+    assert raw.connect()["welcome"] is not None  # one token for the connect
+    acks = [raw.call("join", {"room": room}) for room in ("a", "b", "c")]
+    assert [a.get("ok") for a in acks[:2]] == [True, True]
+    assert acks[2]["error"]["code"] == "rate_limited"
+    raw.close()

@@ -1,20 +1,21 @@
 """The Socket.IO side of the chat: one ``Namespace`` with a thin method per event.
 
-Every handler returns its acknowledgement. A refusal (:class:`ChatError`) or an
-unexpected failure becomes an error ack plus a ``chat error`` event to the sender
-only, is logged once, and never reaches other users.
+Every handler takes the connection's ``sid`` and returns its acknowledgement. A
+refusal (:class:`ChatError`) or an unexpected failure becomes an error ack plus a
+``chat error`` event to the sender only, is logged once, and never reaches other
+users.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import weakref
-from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, NoReturn
 
 from flask import Flask, current_app, request
-from flask_socketio import Namespace, emit
+from flask_socketio import Namespace
 from socketio import PubSubManager
 from socketio import packet as sio_packet
 from socketio.exceptions import ConnectionRefusedError
@@ -45,7 +46,7 @@ from ..protocol import (
     parse_send,
     parse_typing,
 )
-from ..service import MAX_HISTORY_PAGE, get_service
+from ..service import MAX_HISTORY_PAGE, ChatService, get_service
 
 log = logging.getLogger("flask_chatroom")
 
@@ -62,54 +63,10 @@ EVENTS: dict[str, str] = {
     EVENT_MUTE: "on_mute",
 }
 
-# "message_broadcast" (how the handler is reached) -> "message broadcast"
-_WIRE_NAMES = {method[len("on_") :]: event for event, method in EVENTS.items()}
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def chat_event(handler: F) -> F:
-    """Turn a handler's :class:`ChatError` or failure into an error reply.
-
-    The sender gets ``chat error`` ``{"code", "message"}`` and the error ack; the
-    log gets one line (a traceback for failures); nothing internal reaches the
-    client.
-    """
-
-    @functools.wraps(handler)
-    def wrapper(self: ChatNamespace, *args: Any) -> Any:
-        try:
-            get_service().admit(_sid())
-            return handler(self, *args)
-        except ChatError as exc:
-            log.info(
-                "chat: refused %r from sid %s: %s", _event_name(), _sid(), exc.code
-            )
-            return _reply_error(exc)
-        except Exception:
-            log.exception("chat: handler for %r failed", _event_name())
-            return _reply_error(
-                ChatError("internal_error", "The server could not handle that request.")
-            )
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _sid() -> str:
-    """The Socket.IO session id of the connection being handled."""
-    sid: str = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
-    return sid
-
-
-def _event_name() -> Any:
-    """The wire name of the event being handled (``message broadcast``)."""
-    name = request.event["message"]  # type: ignore[attr-defined]
-    return _WIRE_NAMES.get(name, name)
-
-
-def _reply_error(error: ChatError) -> dict[str, Any]:
-    emit(EVENT_ERROR, error.to_wire())
-    return error_ack(error)
+#: Events whose handler asks the host who the user is now (a privileged action
+#: re-checks the identity), so they run in a Flask request context of the
+#: connection, with its session; every other event needs only the app context.
+REQUEST_EVENTS = frozenset({EVENT_DELETE, EVENT_MUTE})
 
 
 def _refuse(error: ChatError) -> NoReturn:
@@ -122,16 +79,93 @@ def _refuse(error: ChatError) -> NoReturn:
 
 class ChatNamespace(Namespace):  # type: ignore[misc]
     """The chat's Socket.IO namespace (``CHATROOM_NAMESPACE``): each handler
-    parses its payload, calls the service and returns the ack."""
+    takes the connection's ``sid`` and the payload, calls the service and
+    returns the ack.
+
+    It is registered like any Flask-SocketIO namespace, but dispatches its
+    events itself (python-socketio's documented ``trigger_event`` override)
+    instead of through Flask-SocketIO's per-event machinery: the connect
+    handler runs in a full Flask request context built from the connection's
+    WSGI environ (the host's identity loader and Flask-Login see the session
+    cookie there), while chat events, whose identity was decided at connect,
+    run in the app context only, with no request context and no session to
+    open and save for each one. :data:`REQUEST_EVENTS`, and events of a
+    connection the chat has not registered yet (a host's own ``connect``
+    handler on a shared namespace), get the request context too.
+    """
 
     def trigger_event(self, event: Any, *args: Any) -> Any:
         """Route chat events (their names hold spaces) and refuse unknown ones."""
         if event in ("connect", "disconnect") and not self._client_sent(event, args):
-            return super().trigger_event(event, *args)
+            if event == "connect":
+                return self._connect(*args)
+            return self._disconnect(args[0])
         method = EVENTS.get(event) if isinstance(event, str) else None
         if method is None:
             return self._unknown_event(event, args[0] if args else None)
-        return super().trigger_event(method[len("on_") :], *args)
+        sid = args[0]
+        app = self._app_of(sid)
+        service = get_service(app)
+        handler = getattr(self, method)
+        if (
+            event in REQUEST_EVENTS
+            or not service.ready
+            or service.connections.identity_of(sid) is None
+        ):
+            with self._request_context(app, sid, event, args[1:]):
+                return self._answer(service, event, handler, sid, args[1:])
+        with app.app_context():
+            return self._answer(service, event, handler, sid, args[1:])
+
+    def _answer(
+        self,
+        service: ChatService,
+        event: str,
+        handler: Callable[..., Any],
+        sid: str,
+        args: tuple[Any, ...],
+    ) -> Any:
+        """Run *handler*: its ack, or an error ack plus ``chat error`` to the
+        sender for a refusal (:class:`ChatError`) or a failure, logged once."""
+        try:
+            service.admit(sid)
+            return handler(sid, *args)
+        except ChatError as exc:
+            log.info("chat: refused %r from sid %s: %s", event, sid, exc.code)
+            return self._reply_error(sid, exc)
+        except Exception:
+            log.exception("chat: handler for %r failed", event)
+            failure = "The server could not handle that request."
+            return self._reply_error(sid, ChatError("internal_error", failure))
+
+    def _reply_error(self, sid: str, error: ChatError) -> dict[str, Any]:
+        self.server.emit(EVENT_ERROR, error.to_wire(), to=sid, namespace=self.namespace)
+        return error_ack(error)
+
+    def _app_of(self, sid: str | None) -> Flask:
+        """The app whose connection *sid* is (Flask-SocketIO keeps it in the
+        connection's environ)."""
+        environ = (
+            self.server.get_environ(sid, namespace=self.namespace) if sid else None
+        )
+        app = environ.get("flask.app") if environ else None
+        if app is None:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return app  # type: ignore[no-any-return]
+
+    @contextlib.contextmanager
+    def _request_context(
+        self, app: Flask, sid: str, event: str, args: tuple[Any, ...]
+    ) -> Iterator[None]:
+        """A Flask request context of connection *sid*, with ``request.sid``,
+        ``request.namespace`` and ``request.event`` set as Flask-SocketIO sets
+        them."""
+        environ = self.server.get_environ(sid, namespace=self.namespace) or {}
+        with app.request_context(environ):
+            request.sid = sid  # type: ignore[attr-defined]
+            request.namespace = self.namespace  # type: ignore[attr-defined]
+            request.event = {"message": event, "args": args}  # type: ignore[attr-defined]
+            yield
 
     def _client_sent(self, event: str, args: tuple[Any, ...]) -> bool:
         """Whether a ``connect`` / ``disconnect`` is an event a client emitted by
@@ -147,30 +181,31 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     def _unknown_event(self, event: Any, sid: str | None) -> dict[str, Any]:
         log.info("chat: unknown event %.80r from sid %s", event, sid)
         error = ChatError("unknown_event", "The chat does not know that event.")
-        environ = (
-            self.server.get_environ(sid, namespace=self.namespace) if sid else None
-        )
-        app = environ.get("flask.app") if environ else None
-        service = get_service(app) if app is not None else None
-        if (
-            sid is not None
-            and service is not None
-            and service.ready
-            and service.connections.identity_of(sid) is not None
-        ):
-            try:
-                service.admit(sid)  # an unknown event is an event too
-            except ChatError as refused:
-                error = refused
-        if sid is not None:
-            self.socketio.emit(
-                EVENT_ERROR, error.to_wire(), to=sid, namespace=self.namespace
-            )
-        return error_ack(error)
+        if sid is None:
+            return error_ack(error)
+        app = self._app_of(sid)
+        service = get_service(app)
+        if service.ready and service.connections.identity_of(sid) is not None:
+            with app.app_context():
+                try:
+                    service.admit(sid)  # an unknown event is an event too
+                except ChatError as refused:
+                    error = refused
+        return self._reply_error(sid, error)
 
     # -- connection lifecycle ---------------------------------------------------
 
-    def on_connect(self, auth: Any = None) -> None:
+    def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
+        app = environ["flask.app"]
+        with self._request_context(app, sid, "connect", (auth,)):
+            self.on_connect(sid, auth)
+
+    def _disconnect(self, sid: str) -> None:
+        app = self._app_of(sid)
+        with app.app_context():
+            self.on_disconnect(sid)
+
+    def on_connect(self, sid: str, auth: Any = None) -> None:
         """A client connected: the service decides who it is and puts it in the
         default room.
 
@@ -185,40 +220,38 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         service = get_service()
         since = parse_auth_since(auth, service.config.default_room)
         try:
-            service.connect(_sid(), since, parse_auth_token(auth))
+            service.connect(sid, since, parse_auth_token(auth))
         except ChatError as exc:
             _refuse(exc)
 
-    def on_disconnect(self, reason: Any = None) -> None:
+    def on_disconnect(self, sid: str) -> None:
         """A client went away: it leaves its rooms, and the rooms are told."""
         service = get_service()
         if service.ready:
-            service.disconnect(_sid())
+            service.disconnect(sid)
 
     # -- events -------------------------------------------------------------------
 
-    @chat_event
-    def on_message_broadcast(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_message_broadcast(
+        self, sid: str, payload: Any = None, *_: Any
+    ) -> dict[str, Any]:
         """``message broadcast``: post a message to a room the sender is in."""
         service = get_service()
         request = parse_send(payload, service.config.max_message_length)
-        return service.post(_sid(), request).ack()
+        return service.post(sid, request).ack()
 
-    @chat_event
-    def on_join(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_join(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``join`` ``{"room", "since"?}``: enter a room and get its history."""
         room, since = parse_join(payload)
-        get_service().join(_sid(), room, since)
+        get_service().join(sid, room, since)
         return {"ok": True, "room": room}
 
-    @chat_event
-    def on_history(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_history(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``history`` ``{"room", "before"|"after", "limit"}``: a page of messages."""
         service = get_service()
         request = parse_history(
             payload, max(MAX_HISTORY_PAGE, service.config.history_limit)
         )
-        sid = _sid()
         messages, more = service.history(service.user_of(sid), request, sid)
         return {
             "ok": True,
@@ -227,51 +260,44 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
             "has_more": more,
         }
 
-    @chat_event
-    def on_leave(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_leave(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``leave`` ``{"room"}``: leave a room the connection is in."""
         room = parse_room(payload)
-        get_service().leave(_sid(), room)
+        get_service().leave(sid, room)
         return {"ok": True, "room": room}
 
-    @chat_event
-    def on_rooms(self, *_: Any) -> dict[str, Any]:
+    def on_rooms(self, sid: str, *_: Any) -> dict[str, Any]:
         """``rooms``: the rooms and how many users each has."""
         service = get_service()
-        return {"ok": True, "rooms": service.room_list(service.user_of(_sid()))}
+        return {"ok": True, "rooms": service.room_list(service.user_of(sid))}
 
-    @chat_event
-    def on_typing(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_typing(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``typing`` ``{"room", "typing"}``: tell the other members."""
         service = get_service()
         room, typing = parse_typing(payload, service.config.default_room)
-        service.typing(_sid(), room, typing)
+        service.typing(sid, room, typing)
         return {"ok": True}
 
-    @chat_event
-    def on_nickname(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_nickname(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``nickname`` ``{"name"}``: a guest picks the name others see."""
         service = get_service()
-        sid = _sid()
         service.user_of(sid)  # a refusal for who you are comes before the name's
         renamed = service.rename(sid, parse_nickname(payload))
         return {"ok": True, "name": renamed.name}
 
-    @chat_event
-    def on_delete_message(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_delete_message(
+        self, sid: str, payload: Any = None, *_: Any
+    ) -> dict[str, Any]:
         """``delete message`` ``{"id"}``: a moderator removes a message."""
         service = get_service()
-        sid = _sid()
         service.user_of(sid)
         deleted = service.delete(sid, parse_message_id(payload))
         return {"ok": True, "id": deleted.id}
 
-    @chat_event
-    def on_mute(self, payload: Any = None, *_: Any) -> dict[str, Any]:
+    def on_mute(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``mute`` ``{"room", "user_id", "seconds"}``: a moderator mutes a user in
         a room (``seconds: 0`` lifts it)."""
         service = get_service()
-        sid = _sid()
         service.user_of(sid)
         room, user_id, seconds = parse_mute(payload)
         until = service.mute(sid, room, user_id, seconds)

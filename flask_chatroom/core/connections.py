@@ -22,11 +22,15 @@ class Connections:
         self._max_per_user = max_per_user
         self._lock = threading.Lock()
         self._identities: dict[str, Identity] = {}
+        # sid -> the client address it connected from (its rate-limit key)
+        self._addresses: dict[str, str] = {}
         # user id -> that user's connections in this process
         self._sids_of: dict[str, set[str]] = {}
 
-    def add(self, sid: str, identity: Identity) -> list[str]:
-        """Record connection *sid* as *identity*.
+    def add(
+        self, sid: str, identity: Identity, address: str | None = None
+    ) -> list[str]:
+        """Record connection *sid* as *identity*, from client *address*.
 
         :returns: the user's connections that Socket.IO no longer has (a host's
             own ``disconnect`` handler on a shared namespace ran instead of the
@@ -49,6 +53,8 @@ class Connections:
                 )
             sids.add(sid)
             self._identities[sid] = identity
+            if address is not None:
+                self._addresses[sid] = address
         return gone
 
     def remove(self, sid: str) -> Identity | None:
@@ -57,6 +63,7 @@ class Connections:
             return self._remove_locked(sid)
 
     def _remove_locked(self, sid: str) -> Identity | None:
+        self._addresses.pop(sid, None)
         identity = self._identities.pop(sid, None)
         if identity is not None:
             sids = self._sids_of.get(identity.id, set())
@@ -64,6 +71,10 @@ class Connections:
             if not sids:
                 self._sids_of.pop(identity.id, None)
         return identity
+
+    def address_of(self, sid: str) -> str | None:
+        """The client address connection *sid* came from, if known."""
+        return self._addresses.get(sid)
 
     def identity_of(self, sid: str) -> Identity | None:
         """Who connection *sid* speaks as, if it is connected."""
