@@ -422,7 +422,7 @@ def main() -> None:
         .read_text()
         .split("model name")[1]
         .split("\n")[0]
-        .strip(": "),
+        .strip(": \t"),
         "versions": versions(),
         "rows": [],
     }
