@@ -434,6 +434,12 @@ async def handshake(word: str) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
+def expire(future: asyncio.Future[Any]) -> None:
+    """Give up waiting: resolve *future* with ``None`` if nothing came."""
+    if not future.done():
+        future.set_result(None)
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -534,10 +540,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         cpu_before, started = cpu_seconds(), time.monotonic()
         sent = 0
 
-        def expire(future: asyncio.Future[None]) -> None:
-            if not future.done():
-                future.set_result(None)
-
         async def closed_loop(client: Client, n: int) -> None:
             nonlocal sent
             i = 0
@@ -618,10 +620,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         acked = sent = 0
         ack_ns: list[int] = []
         cpu_before, started = cpu_seconds(), time.monotonic()
-
-        def expire(future: asyncio.Future[Any]) -> None:
-            if not future.done():
-                future.set_result(None)
 
         async def acked_loop(client: Client, n: int) -> None:
             nonlocal acked, sent

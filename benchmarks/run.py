@@ -337,15 +337,15 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 ", deflate offered" if row.get("deflate") else ""
             )
             cases.setdefault(case, {})[row["server"]] = row
-    for case, found in cases.items():
+    for case, by_name in cases.items():
         entry: dict[str, Any] = {
-            name: row.get("server_us_per_delivery") for name, row in found.items()
+            name: row.get("server_us_per_delivery") for name, row in by_name.items()
         }
-        mine = entry.get(CHATROOM)
+        chat_us = entry.get(CHATROOM)
         for other, key in ((BASELINE, "baseline"), (NODE, "node")):
-            theirs = entry.get(other)
-            if mine and theirs:
-                entry[f"chatroom_to_{key}"] = round(mine / theirs, 2)
+            other_us = entry.get(other)
+            if chat_us and other_us:
+                entry[f"chatroom_to_{key}"] = round(chat_us / other_us, 2)
         fanout[case] = entry
     if fanout:
         out["fanout_us_per_delivery"] = fanout
