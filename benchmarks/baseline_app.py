@@ -2,7 +2,9 @@
 
     gunicorn -k gevent -w 1 "benchmarks.baseline_app:app"
 
-No store, no rooms, no identity, no limits: one handler that broadcasts.
+No store, no rooms, no identity, no limits: one handler that broadcasts, and
+acknowledges the message when the client asks for an ack (the small-rooms mode
+sends each message with one, as the chat's own client does).
 """
 
 from flask import Flask, request
@@ -19,9 +21,10 @@ def hello() -> str:
 
 
 @socketio.on("message broadcast")
-def broadcast(data: dict[str, str]) -> None:
+def broadcast(data: dict[str, str]) -> dict[str, bool]:
     emit(
         "message receive",
         {"client": request.sid, "message": data["message"]},  # type: ignore[attr-defined]
         broadcast=True,
     )
+    return {"ok": True}  # the ack, sent only when the client asked for one

@@ -36,6 +36,10 @@ from urllib.parse import urlsplit
 
 STAMP = re.compile(rb'"message":"bench (\w+) (\d+)"')
 ACK_ID = re.compile(rb"\d+")
+EVENT_NAME = re.compile(rb'\["((?:[^"\\]|\\.)*)"')
+#: The chat message event: only these frames count as deliveries.
+MESSAGE_EVENT = b'["message receive"'
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 DEFLATE_TAIL = b"\x00\x00\xff\xff"
 OFFER_DEFLATE = (
@@ -50,8 +54,10 @@ FIN_TEXT = 0x81
 
 class Stats:
     def __init__(self) -> None:
-        self.deliveries = 0
+        self.deliveries = 0  # "message receive" frames
         self.latencies_ns: list[int] = []
+        # Every other Socket.IO event received (presence, welcome, ...), by name.
+        self.other_events: dict[str, int] = {}
         self.acks = 0
         self.errors = 0
         self.connected = 0
@@ -117,6 +123,8 @@ class Client(asyncio.Protocol):
         self.stats = fleet.stats
         self.prefix = "" if namespace == "/" else f"{namespace},"
         self.ack_prefix = b"43" + self.prefix.encode()
+        self.event_prefix = b"42" + self.prefix.encode()
+        self.message_head = self.event_prefix + MESSAGE_EVENT
         self.key = base64.b64encode(os.urandom(16))
         self.request = (
             f"GET {path} HTTP/1.1\r\n"
@@ -221,6 +229,9 @@ class Client(asyncio.Protocol):
                 and view[start + 1] == 0x32  # "2"
             ):
                 # The hot path: an uncompressed, unfragmented Socket.IO event.
+                if not view.startswith(self.message_head, start, end):
+                    self.other_event(bytes(view[start:end]))
+                    continue
                 stats.deliveries += 1
                 match = STAMP.search(view, start, end)
                 if match is not None:
@@ -314,6 +325,9 @@ class Client(asyncio.Protocol):
     def message(self, payload: bytes, now: int) -> None:
         """One whole Engine.IO text message."""
         if payload.startswith(b"42"):
+            if not payload.startswith(self.message_head):
+                self.other_event(payload)
+                return
             self.stats.deliveries += 1
             match = STAMP.search(payload)
             if match is not None:
@@ -337,6 +351,13 @@ class Client(asyncio.Protocol):
         elif payload.startswith(b"0") and not self.engine_open:
             self.engine_open = True  # the Engine.IO open packet
             self.send_text("40" + self.prefix)
+
+    def other_event(self, payload: bytes) -> None:
+        """A Socket.IO event that is not a chat message: counted by name."""
+        found = EVENT_NAME.match(payload, len(self.event_prefix))
+        name = found.group(1).decode(errors="replace") if found else "?"
+        counts = self.stats.other_events
+        counts[name] = counts.get(name, 0) + 1
 
     def got_echo(self) -> None:
         self.waiting_for = None
@@ -411,6 +432,12 @@ async def handshake(word: str) -> None:
     """Tell the runner where a measured phase starts or ends; wait for its go."""
     print(word, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+def expire(future: asyncio.Future[Any]) -> None:
+    """Give up waiting: resolve *future* with ``None`` if nothing came."""
+    if not future.done():
+        future.set_result(None)
 
 
 def cpu_seconds() -> float:
@@ -509,12 +536,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         # one came back to it, so the server runs flat out without a backlog.
         stats.deliveries = 0
         stats.latencies_ns.clear()
+        stats.other_events.clear()
         cpu_before, started = cpu_seconds(), time.monotonic()
         sent = 0
-
-        def expire(future: asyncio.Future[None]) -> None:
-            if not future.done():
-                future.set_result(None)
 
         async def closed_loop(client: Client, n: int) -> None:
             nonlocal sent
@@ -546,6 +570,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     elif args.mode == "rate":
         stats.deliveries = 0
         stats.latencies_ns.clear()
+        stats.other_events.clear()
         rate = args.rate  # messages per second, all senders together
         cpu_before, started = cpu_seconds(), time.monotonic()
         sent = 0
@@ -584,31 +609,59 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 (cpu_seconds() - cpu_before) / (args.duration + args.drain), 2
             ),
         )
-    elif args.mode == "ingest":
-        acked = 0
+    elif args.mode in ("small", "ingest"):
+        # Closed loop on acks: each sender sends its next message as soon as the
+        # ack of its previous one came back. "small" is a room of a few clients
+        # (acked messages/s, and the server's CPU per message with its
+        # deliveries); "ingest" is the same loop, read for the store's share.
+        stats.deliveries = 0
+        stats.latencies_ns.clear()
+        stats.other_events.clear()
+        acked = sent = 0
+        ack_ns: list[int] = []
         cpu_before, started = cpu_seconds(), time.monotonic()
 
-        async def sender_loop(client: Client, n: int) -> None:
-            nonlocal acked
+        async def acked_loop(client: Client, n: int) -> None:
+            nonlocal acked, sent
             i = 0
             while time.monotonic() - started < args.duration and client.open:
-                reply = await client.emit_ack(f"ingest {n} {i}")
+                stamp = time.monotonic_ns()
+                future = client.emit_ack(f"bench {n}x{i} {stamp}")
+                sent += 1
+                i += 1
+                timer = loop.call_later(5, expire, future)
+                reply = await future
+                timer.cancel()
                 if isinstance(reply, list) and reply and reply[0].get("ok", True):
                     acked += 1
+                    ack_ns.append(time.monotonic_ns() - stamp)
                 else:
                     stats.errors += 1
-                i += 1
 
-        await asyncio.gather(*(sender_loop(c, n) for n, c in enumerate(senders)))
+        await asyncio.gather(*(acked_loop(c, n) for n, c in enumerate(senders)))
         elapsed = time.monotonic() - started
+        loadgen_cpu = (cpu_seconds() - cpu_before) / elapsed
+        await asyncio.sleep(args.drain)  # deliveries still on their way
+        lat = sorted(stats.latencies_ns)
+        ack_ns.sort()
         result.update(
+            sent=sent,
             acked=acked,
             acked_per_s=round(acked / elapsed),
             errors=stats.errors,
-            loadgen_cpu=round((cpu_seconds() - cpu_before) / elapsed, 2),
+            deliveries=stats.deliveries,
+            expected=sent * len(live),
+            deliveries_per_s=round(stats.deliveries / elapsed),
+            ack_p50_ms=percentile(ack_ns, 0.5),
+            ack_p99_ms=percentile(ack_ns, 0.99),
+            latency_p50_ms=percentile(lat, 0.5),
+            latency_p99_ms=percentile(lat, 0.99),
+            loadgen_cpu=round(loadgen_cpu, 2),
         )
     ticker.stop()
     gc.enable()
+    if args.mode != "connect":
+        result["other_events"] = dict(stats.other_events)
     await handshake("done")  # ... and again now
     for client in clients:
         client.close()
@@ -625,7 +678,9 @@ def parse() -> argparse.Namespace:
         "--deflate", action="store_true", help="offer permessage-deflate"
     )
     parser.add_argument(
-        "--mode", choices=["connect", "rate", "flat", "ingest"], default="rate"
+        "--mode",
+        choices=["connect", "rate", "flat", "small", "ingest"],
+        default="rate",
     )
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument(

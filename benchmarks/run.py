@@ -1,12 +1,17 @@
-"""Fan-out benchmarks: flask-chatroom (all features on) against a bare
-tutorial-style Flask-SocketIO server, both under gunicorn with one gevent worker.
+"""Benchmarks: flask-chatroom (all features on) against a bare tutorial-style
+Flask-SocketIO server, both under gunicorn with one gevent worker, and against
+the same tutorial chat on Node socket.io 4.8 (benchmarks/node, installed here
+with npm).
 
-    python benchmarks/run.py            # the full suite (about 6 minutes)
-    python benchmarks/run.py --quick    # 100 and 1,000 clients, no 15,000 test
+    python benchmarks/run.py                # everything
+    python benchmarks/run.py --quick        # no 15,000 test, one round of pairs
+    python benchmarks/run.py --only small   # or fanout / ingest: one part
 
 The server runs on core 0 and the load generator (benchmarks/loadgen.py) on core
-1. Results are printed as a table and saved to benchmarks/results/<date>.json.
-Summarize them in benchmarks/README.md with the machine and date.
+1. Results are printed as JSON lines and saved to
+benchmarks/results/<date>[-<part>].json, with the ratios flask-chatroom :
+baseline and flask-chatroom : Node. Summarize them in benchmarks/README.md with
+the machine and date.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,11 +30,29 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "benchmarks" / "node"
 TICK = os.sysconf("SC_CLK_TCK")
+CHATROOM, BASELINE, NODE = (
+    "flask-chatroom",
+    "baseline (tutorial style)",
+    "node socket.io",
+)
+
+
+@dataclass
+class Spec:
+    """A server to measure: a gunicorn app (``module:app``) or a Node script."""
+
+    name: str
+    target: str
+    namespace: str
+    env: dict[str, str] = field(default_factory=dict)
+    node: bool = False
 
 
 def free_port() -> int:
@@ -38,35 +62,40 @@ def free_port() -> int:
 
 
 class Server:
-    """A gunicorn server (one gevent worker) pinned to core 0."""
+    """A server pinned to core 0: gunicorn with one gevent worker, or Node.
 
-    def __init__(self, name: str, app: str, env: dict[str, str], namespace: str):
-        self.name = name
-        self.namespace = namespace
+    ``worker`` is the process whose CPU and memory are read: gunicorn's worker,
+    or the Node process itself (``taskset`` execs it, so it keeps the pid).
+    """
+
+    def __init__(self, spec: Spec, name: str | None = None):
+        self.name = name or spec.name
+        self.namespace = spec.namespace
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(tempfile.mktemp(suffix=".log"), "wb")  # noqa: SIM115
-        command = [
-            "taskset",
-            "-c",
-            "0",
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "gevent",
-            "-w",
-            "1",
-            "--worker-connections",
-            "20000",
-            "-b",
-            f"127.0.0.1:{self.port}",
-            app,
-        ]
+        command = ["taskset", "-c", "0"]
+        if spec.node:
+            command += ["node", spec.target, str(self.port)]
+        else:
+            command += [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-k",
+                "gevent",
+                "-w",
+                "1",
+                "--worker-connections",
+                "20000",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                spec.target,
+            ]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, **spec.env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -79,12 +108,15 @@ class Server:
                     break
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"{name} did not start") from None
+                    raise RuntimeError(f"{self.name} did not start") from None
                 time.sleep(0.2)
-        children = subprocess.run(
-            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
-        ).stdout.split()
-        self.worker = int(children[0])
+        if spec.node:
+            self.worker = self.process.pid
+        else:
+            children = subprocess.run(
+                ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+            ).stdout.split()
+            self.worker = int(children[0])
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.worker}/stat").read_text().rsplit(")", 1)[1].split()
@@ -148,6 +180,9 @@ def loadgen(server: Server, **options: Any) -> dict[str, Any]:
     result["server_cpu_share"] = round(cpu / wall, 2)
     if result.get("deliveries"):
         result["server_us_per_delivery"] = round(cpu / result["deliveries"] * 1e6, 1)
+    if result.get("acked"):
+        # Everything the server did for a message: receive, ack and deliver it.
+        result["server_us_per_message"] = round(cpu / result["acked"] * 1e6, 1)
     if result.get("connected"):
         result["rss_kb_per_client"] = round(
             (rss_connected - rss_before) / result["connected"], 1
@@ -159,23 +194,26 @@ def chatroom_env(database: str) -> dict[str, str]:
     return {
         "FLASK_SECRET_KEY": "bench",
         "FLASK_CHATROOM_DATABASE_URL": database,
-        # All features on; the message limit is raised so the load generator's
-        # ten senders are not refused, but every message still takes a token;
-        # the per-address bucket too, since every client comes from 127.0.0.1
-        # (each still takes a token of it when it connects).
+        # All features on; the message limit and the per-user event limit (every
+        # chat event takes a token of both) are raised so the load generator's
+        # ten senders are not refused, but every message still takes its
+        # tokens; the per-address bucket too, since every client comes from
+        # 127.0.0.1 (each still takes a token of it when it connects).
         "FLASK_CHATROOM_RATE_LIMITS": json.dumps(
-            {"message": [100000, 100000], "address": [100000, 100000]}
+            {
+                "message": [100000, 100000],
+                "event": [100000, 100000],
+                "address": [100000, 100000],
+            }
         ),
     }
 
 
-def run_server_suite(
-    spec: tuple[str, str, dict[str, str], str], quick: bool
-) -> list[dict[str, Any]]:
+def run_server_suite(spec: Spec, quick: bool) -> list[dict[str, Any]]:
     """Every case for one server. Memory is measured on a server of its own
     (a server that has had clients before reuses their freed memory)."""
     rows = []
-    server = Server(*spec)
+    server = Server(spec)
     try:
         for clients in (100, 1000):
             for deflate in (False, True):
@@ -199,7 +237,7 @@ def run_server_suite(
     # clients connected, minus before, over the clients.
     cases = [("idle-1000", 1000, 3)] + ([] if quick else [("connect-15000", 15000, 2)])
     for mode, clients, hold in cases:
-        server = Server(*spec)
+        server = Server(spec)
         try:
             result = loadgen(
                 server, clients=clients, mode="connect", hold=hold, connect_timeout=30
@@ -210,6 +248,108 @@ def run_server_suite(
         finally:
             server.stop()
     return rows
+
+
+def run_small(specs: list[Spec], rounds: int, workdir: Path) -> list[dict[str, Any]]:
+    """Small rooms: a room of 10 clients, 10 senders flat out, each sending its
+    next message when the ack of its previous one came back. Each server in
+    turn, on a fresh server, for ``rounds`` rounds (the order rotates so that a
+    drift of the machine's speed does not always fall on the same server).
+    The chat gets a new SQLite file each round."""
+    rows = []
+    for attempt in range(rounds):
+        turn = attempt % len(specs)
+        for spec in specs[turn:] + specs[:turn]:
+            if "FLASK_CHATROOM_DATABASE_URL" in spec.env:
+                database = f"sqlite:///{workdir / f'small-{attempt}.sqlite3'}"
+                spec = replace(
+                    spec, env={**spec.env, "FLASK_CHATROOM_DATABASE_URL": database}
+                )
+            server = Server(spec)
+            try:
+                result = loadgen(
+                    server, clients=10, senders=10, mode="small", duration=5
+                )
+            finally:
+                server.stop()
+            result.update(server=spec.name, mode="small", round=attempt)
+            rows.append(result)
+            print(json.dumps(result), flush=True)
+    return rows
+
+
+def median(values: list[float]) -> float | None:
+    values = sorted(values)
+    if not values:
+        return None
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2
+
+
+def ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """flask-chatroom : baseline and flask-chatroom : Node, per case.
+
+    Small rooms: the median over rounds of each round's ratio (servers measured
+    minutes apart drift less than runs hours apart). Fan-out: the ratio of the
+    one measurement each server has per case.
+    """
+    out: dict[str, Any] = {}
+    small = [r for r in rows if r["mode"] == "small"]
+    if small:
+        by_server: dict[str, list[dict[str, Any]]] = {}
+        for row in small:
+            by_server.setdefault(row["server"], []).append(row)
+        summary: dict[str, Any] = {}
+        for name, found in by_server.items():
+            summary[name] = {
+                "acked_per_s": median([r["acked_per_s"] for r in found]),
+                "server_us_per_message": median(
+                    [
+                        r["server_us_per_message"]
+                        for r in found
+                        if r.get("server_us_per_message")
+                    ]
+                ),
+            }
+        for other, key in ((BASELINE, "baseline"), (NODE, "node")):
+            per_round = []
+            for mine in by_server.get(CHATROOM, []):
+                theirs = [
+                    r for r in by_server.get(other, []) if r["round"] == mine["round"]
+                ]
+                if theirs and theirs[0].get("server_us_per_message"):
+                    per_round.append(
+                        mine["server_us_per_message"]
+                        / theirs[0]["server_us_per_message"]
+                    )
+            if per_round:
+                summary[f"us_per_message_chatroom_to_{key}"] = round(
+                    median(per_round) or 0, 2
+                )
+        out["small"] = summary
+    fanout: dict[str, Any] = {}
+    cases: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        if row["mode"] in ("rate", "flat"):
+            case = f"{row['clients']} clients, {row['mode']}" + (
+                ", deflate offered" if row.get("deflate") else ""
+            )
+            cases.setdefault(case, {})[row["server"]] = row
+    for case, by_name in cases.items():
+        entry: dict[str, Any] = {
+            name: row.get("server_us_per_delivery") for name, row in by_name.items()
+        }
+        chat_us = entry.get(CHATROOM)
+        for other, key in ((BASELINE, "baseline"), (NODE, "node")):
+            other_us = entry.get(other)
+            if chat_us and other_us:
+                entry[f"chatroom_to_{key}"] = round(chat_us / other_us, 2)
+        fanout[case] = entry
+    if fanout:
+        out["fanout_us_per_delivery"] = fanout
+    return out
 
 
 def versions() -> dict[str, str]:
@@ -229,13 +369,49 @@ def versions() -> dict[str, str]:
     return found
 
 
+def install_node() -> dict[str, str]:
+    """Install the Node reference server's packages (``npm ci`` from the pinned
+    package-lock.json into benchmarks/node/node_modules, when missing or older
+    than the lock file) and return the Node and socket.io versions."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SystemExit(
+            "node and npm are needed for the Node socket.io reference server "
+            "(Node 18 or later); install them or pass --no-node"
+        )
+    installed = NODE_DIR / "node_modules" / ".package-lock.json"
+    lock = NODE_DIR / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR,
+            check=True,
+        )
+    package = NODE_DIR / "node_modules" / "socket.io" / "package.json"
+    node = subprocess.run(
+        ["node", "--version"], capture_output=True, text=True, check=True
+    )
+    return {
+        "node": node.stdout.strip().lstrip("v"),
+        "socket.io": json.loads(package.read_text())["version"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="no 15,000-client test; one round of small rooms and ingest",
+    )
     parser.add_argument(
         "--only",
-        choices=["fanout", "ingest"],
+        choices=["fanout", "small", "ingest"],
         help="run one part (results go to results/<date>-<part>.json)",
+    )
+    parser.add_argument(
+        "--no-node",
+        action="store_true",
+        help="leave out the Node socket.io reference server",
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="chatroom-bench-"))
@@ -246,37 +422,45 @@ def main() -> None:
         .read_text()
         .split("model name")[1]
         .split("\n")[0]
-        .strip(": "),
+        .strip(": \t"),
         "versions": versions(),
         "rows": [],
     }
     servers = [
-        ("baseline (tutorial style)", "benchmarks.baseline_app:app", {}, "/"),
-        (
-            "flask-chatroom",
+        Spec(BASELINE, "benchmarks.baseline_app:app", "/"),
+        Spec(
+            CHATROOM,
             "examples.hostapp.app:create_app()",
-            chatroom_env(f"sqlite:///{workdir / 'chat.sqlite3'}"),
             "/chat",
+            chatroom_env(f"sqlite:///{workdir / 'chat.sqlite3'}"),
         ),
     ]
+    if not args.no_node and args.only != "ingest":
+        report["versions"].update(install_node())
+        servers.append(Spec(NODE, str(NODE_DIR / "server.js"), "/", node=True))
     for spec in servers if args.only in (None, "fanout") else []:
         report["rows"] += run_server_suite(spec, args.quick)
+    if args.only in (None, "small"):
+        report["rows"] += run_small(servers, 1 if args.quick else 3, workdir)
     # Ingest: SQLite against the in-memory store, in alternating pairs (this
     # machine's speed drifts by more than the difference being measured); the
     # share is the median of the pairs' ratios.
-    ratios = []
-    for attempt in range(0 if args.only == "fanout" else 1 if args.quick else 3):
+    shares = []
+    for attempt in range(
+        0 if args.only in ("fanout", "small") else 1 if args.quick else 3
+    ):
         pair = {}
         for store, database in (
             ("sqlite", f"sqlite:///{workdir / f'ingest-{attempt}.sqlite3'}"),
             ("memory", "memory://"),
         ):
-            server = Server(
+            spec = Spec(
                 f"flask-chatroom ({store})",
                 "examples.hostapp.app:create_app()",
-                chatroom_env(database),
                 "/chat",
+                chatroom_env(database),
             )
+            server = Server(spec)
             try:
                 result = loadgen(
                     server, clients=10, senders=10, mode="ingest", duration=5
@@ -287,10 +471,12 @@ def main() -> None:
             report["rows"].append(result)
             print(json.dumps(result), flush=True)
             pair[store] = result["acked_per_s"]
-        ratios.append(pair["sqlite"] / pair["memory"])
-    if ratios:
-        report["ingest_sqlite_share"] = round(sorted(ratios)[len(ratios) // 2], 3)
+        shares.append(pair["sqlite"] / pair["memory"])
+    if shares:
+        report["ingest_sqlite_share"] = round(sorted(shares)[len(shares) // 2], 3)
         print(json.dumps({"ingest_sqlite_share": report["ingest_sqlite_share"]}))
+    report["ratios"] = ratios(report["rows"])
+    print(json.dumps({"ratios": report["ratios"]}, indent=2))
     name = report["date"] + (f"-{args.only}" if args.only else "")
     out = ROOT / "benchmarks" / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
