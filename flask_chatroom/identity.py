@@ -158,10 +158,15 @@ class GuestTokens:
     def __init__(self, max_age: int) -> None:
         self.max_age = max_age
         self._process_key = secrets.token_bytes(32)
+        # (key, serializer): made once per key, not once per connection
+        self._made: tuple[Any, URLSafeTimedSerializer] | None = None
 
     def _serializer(self) -> URLSafeTimedSerializer:
         key = current_app.secret_key or self._process_key
-        return URLSafeTimedSerializer(key, salt=self.SALT)
+        made = self._made
+        if made is None or made[0] is not key:
+            made = self._made = (key, URLSafeTimedSerializer(key, salt=self.SALT))
+        return made[1]
 
     def issue(self, guest: Identity) -> str:
         """A token for *guest* (the guest as first named, without a nickname)."""
