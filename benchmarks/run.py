@@ -265,17 +265,21 @@ def run_small(specs: list[Spec], rounds: int, workdir: Path) -> list[dict[str, A
                 spec = replace(
                     spec, env={**spec.env, "FLASK_CHATROOM_DATABASE_URL": database}
                 )
-            server = Server(spec)
-            try:
-                result = loadgen(
-                    server, clients=10, senders=10, mode="small", duration=5
-                )
-            finally:
-                server.stop()
-            result.update(server=spec.name, mode="small", round=attempt)
-            rows.append(result)
-            print(json.dumps(result), flush=True)
+            rows.append(ten_senders(spec, "small", round=attempt))
     return rows
+
+
+def ten_senders(spec: Spec, mode: str, **labels: Any) -> dict[str, Any]:
+    """One case of 10 clients, all sending on acks for 5 s (``small`` or
+    ``ingest``), on a server of its own; printed and returned."""
+    server = Server(spec)
+    try:
+        result = loadgen(server, clients=10, senders=10, mode=mode, duration=5)
+    finally:
+        server.stop()
+    result.update(server=spec.name, mode=mode, **labels)
+    print(json.dumps(result), flush=True)
+    return result
 
 
 def median(values: list[float]) -> float | None:
@@ -460,16 +464,8 @@ def main() -> None:
                 "/chat",
                 chatroom_env(database),
             )
-            server = Server(spec)
-            try:
-                result = loadgen(
-                    server, clients=10, senders=10, mode="ingest", duration=5
-                )
-            finally:
-                server.stop()
-            result.update(server=server.name, mode="ingest", pair=attempt)
+            result = ten_senders(spec, "ingest", pair=attempt)
             report["rows"].append(result)
-            print(json.dumps(result), flush=True)
             pair[store] = result["acked_per_s"]
         shares.append(pair["sqlite"] / pair["memory"])
     if shares:
