@@ -143,6 +143,7 @@ class ChatConfig:
     presence_expiry: int
     websocket_compression: bool
     fast_websocket: bool
+    freeze_heap: bool
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -352,6 +353,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "PRESENCE_EXPIRY": (15, _positive_int),
     "WEBSOCKET_COMPRESSION": (False, _bool),
     "FAST_WEBSOCKET": (True, _bool),
+    "FREEZE_HEAP": (True, _bool),
 }
 
 

@@ -69,6 +69,7 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         presence_expiry=15,
         websocket_compression=False,
         fast_websocket=True,
+        freeze_heap=True,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

@@ -543,3 +543,15 @@ def test_joins_take_from_the_address_they_connected_from(
     assert [a.get("ok") for a in acks[:2]] == [True, True]
     assert acks[2]["error"]["code"] == "rate_limited"
     raw.close()
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_the_start_up_heap_is_frozen_once_per_process(
+    live_server_factory: Factory, clients: Callable[..., ChatClient], freeze: bool
+) -> None:
+    server = live_server_factory(
+        config={"TEST_CHAT_LOG": "INFO", "CHATROOM_FREEZE_HEAP": freeze}
+    )
+    for _ in range(2):
+        clients(server.url).next("welcome")
+    assert server.log().count("froze") == (1 if freeze else 0), server.log()
