@@ -28,7 +28,7 @@ from .backends.select import Backends
 from .config import ChatConfig
 from .core.announcer import Announcer
 from .core.connections import Connections
-from .core.moderation import Moderation
+from .core.moderation import PROCESS_ACTIONS, Moderation
 from .core.publisher import Publisher
 from .core.rooms import RecentHistory, RoomLocks, Rooms
 from .core.runtime import Realtime
@@ -119,8 +119,13 @@ class ChatService:
         config, realtime = self.config, self.realtime
         self.backends = backends
         self.connections = Connections(realtime, config.max_connections_per_user)
+        limits = config.rate_limits
         self.moderation = Moderation(
-            backends.limiter, backends.userdata, realtime, config.rate_limit_disconnect
+            backends.limiter,
+            backends.userdata,
+            realtime,
+            config.rate_limit_disconnect,
+            {action: limits[action] for action in PROCESS_ACTIONS if action in limits},
         )
         self.announcer = Announcer(
             backends.presence, realtime, config.presence_expiry / 3

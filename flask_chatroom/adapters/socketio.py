@@ -280,27 +280,21 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
 
     def on_nickname(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``nickname`` ``{"name"}``: a guest picks the name others see."""
-        service = get_service()
-        service.user_of(sid)  # a refusal for who you are comes before the name's
-        renamed = service.rename(sid, parse_nickname(payload))
+        renamed = get_service().rename(sid, parse_nickname(payload))
         return {"ok": True, "name": renamed.name}
 
     def on_delete_message(
         self, sid: str, payload: Any = None, *_: Any
     ) -> dict[str, Any]:
         """``delete message`` ``{"id"}``: a moderator removes a message."""
-        service = get_service()
-        service.user_of(sid)
-        deleted = service.delete(sid, parse_message_id(payload))
+        deleted = get_service().delete(sid, parse_message_id(payload))
         return {"ok": True, "id": deleted.id}
 
     def on_mute(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``mute`` ``{"room", "user_id", "seconds"}``: a moderator mutes a user in
         a room (``seconds: 0`` lifts it)."""
-        service = get_service()
-        service.user_of(sid)
         room, user_id, seconds = parse_mute(payload)
-        until = service.mute(sid, room, user_id, seconds)
+        until = get_service().mute(sid, room, user_id, seconds)
         return {"ok": True, "room": room, "user_id": user_id, "until": until}
 
 

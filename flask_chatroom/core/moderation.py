@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..backends.interfaces import RateLimiter, UserData
 from ..backends.local import LocalLimiter
@@ -19,6 +19,10 @@ log = logging.getLogger("flask_chatroom")
 #: The rate-limit action of a client address's bucket (see
 #: :meth:`Moderation.check_rate`).
 ADDRESS_ACTION = "address"
+#: Actions whose buckets are kept in each process even when the others are shared
+#: (Redis): ``event`` bounds the work one connection makes its own process do, and
+#: costs no round trip on every event.
+PROCESS_ACTIONS = ("event",)
 
 
 class Moderation:
@@ -29,6 +33,8 @@ class Moderation:
     :param realtime: the server, to close a connection that ignores its limits.
     :param disconnect_after: ``CHATROOM_RATE_LIMIT_DISCONNECT``: strikes a
         connection may collect (refilled one a second) before it is closed.
+    :param process_limits: the limits of :data:`PROCESS_ACTIONS`, counted in
+        this process whatever *limiter* is.
     :param clock: a monotonic clock in seconds (tests pass a fake one).
     """
 
@@ -40,9 +46,11 @@ class Moderation:
         userdata: UserData,
         realtime: Realtime,
         disconnect_after: int | None,
+        process_limits: Mapping[str, Limit] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limiter = limiter
+        self._in_process = LocalLimiter(process_limits or {}, clock=clock)
         self._userdata = userdata
         self._realtime = realtime
         self._disconnect_after = disconnect_after
@@ -74,18 +82,15 @@ class Moderation:
             strike; a connection out of strikes is closed. A client that always
             waits the ``retry_after`` it was told is never closed.
         """
-        retry_after = self._limiter.hit(identity.id, action)
+        limiter = self._in_process if action in PROCESS_ACTIONS else self._limiter
+        retry_after = limiter.hit(identity.id, action)
         if retry_after is None and address is not None:
             retry_after = self._limiter.hit(f"addr:{address}", ADDRESS_ACTION)
         if retry_after is None:
             return
         if sid is not None:
             self._refused(sid, action, retry_after)
-        raise ChatError(
-            "rate_limited",
-            "You are doing that too fast; wait a moment.",
-            retry_after=retry_after,
-        )
+        raise _too_fast(retry_after)
 
     def check_address(self, address: str) -> None:
         """Take a token from client *address*'s bucket only (an HTTP request
@@ -95,11 +100,7 @@ class Moderation:
         """
         retry_after = self._limiter.hit(f"addr:{address}", ADDRESS_ACTION)
         if retry_after is not None:
-            raise ChatError(
-                "rate_limited",
-                "You are doing that too fast; wait a moment.",
-                retry_after=retry_after,
-            )
+            raise _too_fast(retry_after)
 
     def _refused(self, sid: str, action: str, retry_after: float) -> None:
         connection = self._realtime.connection_of(sid) or sid
@@ -149,3 +150,11 @@ class Moderation:
         raise ChatError(
             "muted", "A moderator muted you in this room.", retry_after=left / 1000
         )
+
+
+def _too_fast(retry_after: float) -> ChatError:
+    return ChatError(
+        "rate_limited",
+        "You are doing that too fast; wait a moment.",
+        retry_after=retry_after,
+    )
