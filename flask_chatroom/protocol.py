@@ -8,10 +8,10 @@ same names; a test keeps the two in step.
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import unicodedata
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -456,7 +456,7 @@ class Message:
     sender_id: str = ""
     seq: int | None = None
     deleted: bool = False
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=lambda: os.urandom(16).hex())
     ts: int = field(default_factory=now_ms)
 
     @property

@@ -301,6 +301,24 @@ def connection_pair() -> tuple[fast.GeventWebSocket, Any]:
     return ws, theirs
 
 
+@given(
+    st.one_of(
+        st.text(max_size=70_000),
+        st.binary(max_size=70_000),
+        st.sampled_from(["x" * 125, "x" * 126, "x" * 65535, "x" * 65536]),
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_frames_are_the_bytes_wsproto_builds(data: str | bytes) -> None:
+    """The fast path frames by hand (RFC 6455 header, no mask); wsproto, which
+    parses what clients send, builds the same bytes."""
+    from wsproto.frame_protocol import FrameProtocol
+
+    assert fast.frame(data) == bytes(
+        FrameProtocol(client=False, extensions=[]).send_data(data, fin=True)
+    )
+
+
 def test_writes_never_block_and_arrive_whole_and_in_order() -> None:
     ws, reader = connection_pair()
     frames = [fast.frame(f"{i:05d}" + "x" * 5000) for i in range(200)]
