@@ -154,6 +154,8 @@ class Client(asyncio.Protocol):
         self.next_ack = 0
         self.waiting_for: bytes | None = None
         self.echo: asyncio.Future[None] | None = None
+        # The room its messages go to (None: the server's default room).
+        self.room: str | None = None
 
     # -- the transport ------------------------------------------------------
 
@@ -375,11 +377,21 @@ class Client(asyncio.Protocol):
         self.send_frame(TEXT, text.encode())
 
     def emit(self, text: str) -> None:
-        payload = json.dumps(["message broadcast", {"message": text}])
+        payload = json.dumps(["message broadcast", self.message_body(text)])
         self.send_text("42" + self.prefix + payload)
 
+    def message_body(self, text: str) -> dict[str, str]:
+        body = {"message": text}
+        if self.room is not None:
+            body["room"] = self.room
+        return body
+
     def emit_ack(self, text: str) -> asyncio.Future[Any]:
-        payload = json.dumps(["message broadcast", {"message": text}])
+        return self.event_ack("message broadcast", self.message_body(text))
+
+    def event_ack(self, event: str, data: Any) -> asyncio.Future[Any]:
+        """Emit *event* asking for an ack: the future gets the ack's arguments."""
+        payload = json.dumps([event, data])
         self.next_ack += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if not self.open:
@@ -388,6 +400,14 @@ class Client(asyncio.Protocol):
         self.acks[self.next_ack] = future
         self.send_text(f"42{self.prefix}{self.next_ack}{payload}")
         return future
+
+    def drop(self) -> None:
+        """Lose the connection without a goodbye, as a failing network or
+        load balancer does."""
+        if self.open:
+            self.open = False
+            assert self.transport is not None
+            self.transport.abort()
 
     def close(self) -> None:
         if self.open:
@@ -494,6 +514,23 @@ async def connect_all(
     return clients, elapsed
 
 
+async def move_to_room(clients: list[Client], room: str, default_room: str) -> None:
+    """Each client joins *room*, leaves the default room, and sends there."""
+    for event, target in (("join", room), ("leave", default_room)):
+        replies = await asyncio.gather(
+            *(client.event_ack(event, {"room": target}) for client in clients)
+        )
+        refused = [
+            r
+            for r in replies
+            if not (isinstance(r, list) and r and r[0].get("ok", True))
+        ]
+        if refused:
+            raise SystemExit(f"{event} {target}: {len(refused)} refused")
+    for client in clients:
+        client.room = room
+
+
 def percentile(lat: list[int], share: float) -> float | None:
     return (
         round(lat[min(int(len(lat) * share), len(lat) - 1)] / 1e6, 2) if lat else None
@@ -519,6 +556,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "deflate_negotiated": stats.deflate,
     }
     live = [c for c in clients if c.connected and c.open]
+    if args.room:
+        await move_to_room(live, args.room, args.default_room)
     senders = live[: args.senders]
     await asyncio.sleep(1)
     # Keep the collector out of the measured phase: everything alive now is
@@ -531,6 +570,27 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     ticker.start()
     if args.mode == "connect":
         await asyncio.sleep(args.hold)
+    elif args.mode == "storm":
+        # Every connection drops at once and every client connects again (a
+        # failover): how long until all are back, while others chat elsewhere.
+        cpu_before = cpu_seconds()
+        for client in clients:
+            client.drop()
+        stats.connected = stats.failed = 0
+        clients, reconnect_time = await connect_all(
+            args.url,
+            args.namespace,
+            args.clients,
+            args.deflate,
+            stats,
+            args.connect_timeout,
+        )
+        result.update(
+            reconnected=stats.connected,
+            reconnect_failed=stats.failed,
+            reconnect_seconds=round(reconnect_time, 2),
+            loadgen_cpu=round((cpu_seconds() - cpu_before) / reconnect_time, 2),
+        )
     elif args.mode == "flat":
         # Closed loop: each sender sends its next message as soon as its previous
         # one came back to it, so the server runs flat out without a backlog.
@@ -679,10 +739,14 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument(
         "--mode",
-        choices=["connect", "rate", "flat", "small", "ingest"],
+        choices=["connect", "rate", "flat", "small", "ingest", "storm"],
         default="rate",
     )
     parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument(
+        "--room", help="after connecting, join this room, leave the default one"
+    )
+    parser.add_argument("--default-room", default="lobby")
     parser.add_argument(
         "--rate", type=float, default=20.0, help="messages/s; 0 = flat out"
     )

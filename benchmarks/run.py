@@ -143,40 +143,62 @@ def _raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+class Loadgen:
+    """One load generator process, driven through its handshakes: ``ready``
+    once its clients are connected, ``done`` when the measured phase is over."""
+
+    def __init__(self, server: Server, **options: Any) -> None:
+        args = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "loadgen.py"),
+            "--url",
+            server.url,
+            "--namespace",
+            server.namespace,
+            "--cpu",
+            "1",
+        ]
+        for key, value in options.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                args.append(flag)
+            elif value is not False:
+                args += [flag, str(value)]
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def wait_for(self, word: str) -> None:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != word:
+            raise RuntimeError(f"load generator said {line!r}, not {word!r}")
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def result(self) -> dict[str, Any]:
+        """Let it finish (after ``done``); its report."""
+        self.go()
+        out, _ = self.proc.communicate(timeout=120)
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+
 def loadgen(server: Server, **options: Any) -> dict[str, Any]:
-    args = [
-        sys.executable,
-        str(ROOT / "benchmarks" / "loadgen.py"),
-        "--url",
-        server.url,
-        "--namespace",
-        server.namespace,
-        "--cpu",
-        "1",
-    ]
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            args.append(flag)
-        elif value is not False:
-            args += [flag, str(value)]
+    """Run one load generator against *server*; its report, with the server's
+    CPU and memory during the measured phase."""
     rss_before = server.rss_kb()
-    proc = subprocess.Popen(
-        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"  # clients connected
+    gen = Loadgen(server, **options)
+    gen.wait_for("ready")  # clients connected
     rss_connected = server.rss_kb()
     cpu_before, started = server.cpu_seconds(), time.monotonic()
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    assert proc.stdout.readline().strip() == "done"  # the measured phase is over
+    gen.go()
+    gen.wait_for("done")  # the measured phase is over
     cpu = server.cpu_seconds() - cpu_before
     wall = time.monotonic() - started
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    out, _ = proc.communicate(timeout=120)
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result = gen.result()
     result["server_cpu_share"] = round(cpu / wall, 2)
     if result.get("deliveries"):
         result["server_us_per_delivery"] = round(cpu / result["deliveries"] * 1e6, 1)
@@ -266,6 +288,75 @@ def run_small(specs: list[Spec], rounds: int, workdir: Path) -> list[dict[str, A
                     spec, env={**spec.env, "FLASK_CHATROOM_DATABASE_URL": database}
                 )
             rows.append(ten_senders(spec, "small", round=attempt))
+    return rows
+
+
+STORM_CHATTERS, STORM_CLIENTS, STORM_SECONDS = 1000, 15000, 35
+
+
+def run_storm(specs: list[Spec]) -> list[dict[str, Any]]:
+    """Reconnect storm, on a fresh server each: 1,000 clients chat in a room of
+    their own (10 senders, 20 messages a second in all, for 35 s) while 15,000
+    others sit in the default room; 2 s in, those 15,000 all lose their
+    connections at once and connect again. The chatters' latency (p50, p99)
+    covers the storm; the storm's row says how long the reconnections took."""
+    rows = []
+    for spec in specs:
+        server = Server(spec)
+        try:
+            chat = Loadgen(
+                server,
+                clients=STORM_CHATTERS,
+                mode="rate",
+                rate=20,
+                duration=STORM_SECONDS,
+                room="storm-chat",
+            )
+            chat.wait_for("ready")
+            storm = Loadgen(
+                server, clients=STORM_CLIENTS, mode="storm", connect_timeout=60
+            )
+            storm.wait_for("ready")
+            cpu_before = server.cpu_seconds()
+            chat.go()
+            time.sleep(2)
+            storm.go()
+            storm.wait_for("done")
+            chat.wait_for("done")
+            cpu = server.cpu_seconds() - cpu_before
+            chatted, stormed = chat.result(), storm.result()
+        finally:
+            server.stop()
+        row = {
+            "server": spec.name,
+            "mode": "storm",
+            "chatters": STORM_CHATTERS,
+            "storm_clients": STORM_CLIENTS,
+            **{
+                key: chatted.get(key)
+                for key in (
+                    "sent",
+                    "deliveries",
+                    "expected",
+                    "latency_p50_ms",
+                    "latency_p99_ms",
+                    "loadgen_cpu",
+                )
+            },
+            **{
+                key: stormed.get(key)
+                for key in (
+                    "connected",
+                    "reconnected",
+                    "reconnect_failed",
+                    "reconnect_seconds",
+                )
+            },
+            "storm_loadgen_cpu": stormed.get("loadgen_cpu"),
+            "server_cpu_seconds": round(cpu, 1),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -409,7 +500,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["fanout", "small", "ingest"],
+        choices=["fanout", "small", "ingest", "storm"],
         help="run one part (results go to results/<date>-<part>.json)",
     )
     parser.add_argument(
@@ -446,12 +537,15 @@ def main() -> None:
         report["rows"] += run_server_suite(spec, args.quick)
     if args.only in (None, "small"):
         report["rows"] += run_small(servers, 1 if args.quick else 3, workdir)
+    if args.only == "storm" or (args.only is None and not args.quick):
+        # The tutorial-style baseline has no rooms.
+        report["rows"] += run_storm([s for s in servers if s.name != BASELINE])
     # Ingest: SQLite against the in-memory store, in alternating pairs (this
     # machine's speed drifts by more than the difference being measured); the
     # share is the median of the pairs' ratios.
     shares = []
     for attempt in range(
-        0 if args.only in ("fanout", "small") else 1 if args.quick else 3
+        0 if args.only in ("fanout", "small", "storm") else 1 if args.quick else 3
     ):
         pair = {}
         for store, database in (

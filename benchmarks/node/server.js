@@ -4,8 +4,9 @@
 //
 // Started by benchmarks/run.py (pinned to the server core, like the Python
 // servers) after `npm ci` has installed socket.io into benchmarks/node/node_modules.
-// Every client joins one room; "message broadcast" is sent on to the room as
-// "message receive", and acknowledged when the client asks for an ack. No store,
+// Every client joins one room; "message broadcast" is sent on to the room (or
+// the one it names) as "message receive", and acknowledged when the client asks
+// for an ack; "join" and "leave" move a client between rooms. No store,
 // no identity, no limits: the same job as benchmarks/baseline_app.py.
 "use strict";
 
@@ -30,8 +31,20 @@ const io = new Server(httpServer, { perMessageDeflate: false });
 
 io.on("connection", (socket) => {
   socket.join(ROOM);
+  // Rooms, for the reconnect storm: its chatters talk in a room of their own.
+  for (const [event, act] of [["join", "join"], ["leave", "leave"]]) {
+    socket.on(event, (data, ack) => {
+      if (data && typeof data.room === "string") {
+        socket[act](data.room);
+      }
+      if (typeof ack === "function") {
+        ack({ ok: true });
+      }
+    });
+  }
   socket.on("message broadcast", (data, ack) => {
-    io.to(ROOM).emit("message receive", {
+    const room = (data && typeof data.room === "string" && data.room) || ROOM;
+    io.to(room).emit("message receive", {
       client: socket.id,
       message: data && data.message,
     });
