@@ -372,8 +372,6 @@ def test_mentions_count_only_after_the_read_marker(backend: Backend) -> None:
 
 
 def test_unread_for_many_rooms_is_one_query(backend: Backend) -> None:
-    if backend.engine is None:
-        pytest.skip("the memory store has no queries to count")
     conv, store = backend.conversations, backend.store
     rooms = [f"room-{n}" for n in range(30)]
     for n, room in enumerate(rooms[:20]):
@@ -385,12 +383,17 @@ def test_unread_for_many_rooms_is_one_query(backend: Backend) -> None:
     def count(*args: Any) -> None:
         statements.append(args[2])
 
-    event.listen(backend.engine, "before_cursor_execute", count)
+    if backend.engine is not None:
+        event.listen(backend.engine, "before_cursor_execute", count)
     try:
         answer = conv.unread("bob", rooms)
     finally:
-        event.remove(backend.engine, "before_cursor_execute", count)
+        if backend.engine is not None:
+            event.remove(backend.engine, "before_cursor_execute", count)
+    # One query (SQLite's BEGIN IMMEDIATE, which every transaction of the
+    # chat's SQLite engine starts with, is the other statement).
     assert len(statements) <= 2, statements
+    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) <= 1
     for n, room in enumerate(rooms[:20]):
         last, read = n % 4 + 2, n % 3  # the mention is the last message
         assert answer[room] == Unread(room, last - read, int(read < last), last), room
@@ -439,6 +442,31 @@ def test_mentions_survive_every_write_and_read(backend: Backend) -> None:
     assert deleted is not None and deleted.mentions == ()
     assert store.get(one.id) == deleted
     assert [m.mentions for m in store.history("lobby")[0]] == [(), (), ("ada",), ()]
+
+
+def test_a_message_without_mentions_costs_no_extra_statement(tmp_path: Path) -> None:
+    """On the direct (driver) path, traced by SQLite itself: the mentions
+    table is only written for a message that has mentions."""
+    engine = sqlite_engine(f"sqlite:///{tmp_path / 'chat.sqlite3'}")
+    traced: list[str] = []
+
+    @event.listens_for(engine, "connect")
+    def _trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(traced.append)
+
+    store = SQLStore(engine)
+    store.init_schema()
+    traced.clear()
+    store.add(message(text="plain"))
+    plain = list(traced)
+    assert any("INSERT INTO chatroom_messages" in sql for sql in plain), plain
+    assert not any("chatroom_mentions" in sql for sql in plain), plain
+    traced.clear()
+    store.add(message(text="@bob @cy", mentions=("bob", "cy")))
+    mentioned = [sql for sql in traced if "chatroom_mentions" in sql]
+    assert len(mentioned) == 2 and all(sql.startswith("INSERT") for sql in mentioned)
+    assert len(traced) == len(plain) + 2
+    store.close()
 
 
 def test_a_retry_from_another_engine_gets_the_mentions(backend: Backend) -> None:
