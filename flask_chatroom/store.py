@@ -1,7 +1,7 @@
-"""The message stores and the conversations kept beside them, under the names
-earlier releases documented (and the new ones beside them); they live in
-:mod:`flask_chatroom.backends` (:mod:`~flask_chatroom.backends.interfaces`,
-:mod:`~flask_chatroom.backends.sql`, :mod:`~flask_chatroom.backends.memory`)."""
+"""The message stores, under the names earlier releases documented, and the
+conversations kept beside them; they live in :mod:`flask_chatroom.backends`
+(:mod:`~flask_chatroom.backends.interfaces`, :mod:`~flask_chatroom.backends.sql`,
+:mod:`~flask_chatroom.backends.memory`)."""
 
 from __future__ import annotations
 

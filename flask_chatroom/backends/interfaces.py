@@ -216,14 +216,14 @@ class UserData(ABC):
 
 #: What a room is: ``"public"`` (anyone the host's hooks let in), ``"private"``
 #: (members only) or ``"dm"`` (a direct conversation between a fixed set of
-#: users, made by :meth:`Conversations.dm_room`).
+#: users, made by ``Conversations.dm_room``).
 RoomKind = Literal["public", "private", "dm"]
 
-#: The kinds :meth:`Conversations.create_room` makes.
+#: The kinds ``Conversations.create_room`` makes.
 ROOM_KINDS: frozenset[str] = frozenset({"public", "private"})
 
 #: Every direct conversation's room name starts with this, and no other room's
-#: may: :meth:`Conversations.create_room` refuses such names.
+#: may: ``Conversations.create_room`` refuses such names.
 DM_PREFIX = "dm-"
 
 
@@ -232,7 +232,8 @@ class RoomInfo:
     """A room the conversations store knows.
 
     :param room: the room's name.
-    :param kind: ``"public"``, ``"private"`` or ``"dm"`` (:data:`RoomKind`).
+    :param kind: ``"public"``, ``"private"`` or ``"dm"``
+        (:data:`~flask_chatroom.backends.interfaces.RoomKind`).
     :param title: the name people see, if it has one besides ``room``.
     :param created_by: the id of the user who made it, if a user did.
     :param created_ts: when it was made, in epoch milliseconds.
@@ -329,7 +330,9 @@ class Conversations(ABC):
         :returns: the room as stored: the one recorded before, unchanged, when
             *room* already exists (compare its ``kind`` when it matters).
         :raises ValueError: *room* is not a valid room name or starts with
-            :data:`DM_PREFIX`, or *kind* is not one of :data:`ROOM_KINDS`.
+            ``"dm-"`` (:data:`~flask_chatroom.backends.interfaces.DM_PREFIX`),
+            or *kind* is not ``"public"`` or ``"private"``
+            (:data:`~flask_chatroom.backends.interfaces.ROOM_KINDS`).
         """
 
     @abstractmethod
@@ -346,8 +349,9 @@ class Conversations(ABC):
 
         The same set of users, in any order and with repeats, always gets the
         same room, also when two processes ask at once; another set gets
-        another room. The name is :data:`DM_PREFIX` and random hex, so it
-        cannot be guessed from the users' ids.
+        another room. The name is ``"dm-"``
+        (:data:`~flask_chatroom.backends.interfaces.DM_PREFIX`) and 32 random
+        hex digits, so it cannot be worked out from the users' ids.
 
         :raises ValueError: *user_ids* is empty or holds an empty id.
         """

@@ -39,7 +39,7 @@ def _hidden(message: Message) -> Message:
 
 class MemoryStore(MessageStore):
     """Messages in this process's memory: gone when it exits. Its
-    :attr:`conversations` keep rooms, members and read state beside them."""
+    ``conversations`` keep rooms, members and read state beside them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

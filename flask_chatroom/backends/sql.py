@@ -331,7 +331,7 @@ def sqlite_engine(url: str) -> Engine:
 
 class SQLStore(MessageStore):
     """Messages in a SQL database through SQLAlchemy Core, and beside them
-    (:attr:`conversations`) rooms, members, read markers and blocks.
+    (``conversations``) rooms, members, read markers and blocks.
 
     :param engine: the engine to use, or a function that returns it on first use
         (``lambda: db.engine`` with Flask-SQLAlchemy, whose engine needs an app
@@ -753,7 +753,7 @@ def _insert_new(conn: Any, table: Table, row: dict[str, Any]) -> bool:
 
 class SQLConversations(Conversations):
     """Rooms, members, read markers and blocks in the database of *store*,
-    through its engine; :meth:`SQLStore.add` writes the mentions.
+    through its engine; the store's ``add`` and ``add_many`` write the mentions.
 
     :param store: the message store whose database (and schema) it shares.
     """
