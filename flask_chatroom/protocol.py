@@ -446,6 +446,8 @@ class Message:
     :param deleted: a moderator removed it.
     :param id: a unique id.
     :param ts: when the server accepted it, in epoch milliseconds.
+    :param mentions: the ids of the users it mentions. A store keeps them
+        distinct and sorted, and a deleted message mentions nobody.
     """
 
     room: str
@@ -458,6 +460,7 @@ class Message:
     deleted: bool = False
     id: str = field(default_factory=lambda: os.urandom(16).hex())
     ts: int = field(default_factory=now_ms)
+    mentions: tuple[str, ...] = ()
 
     @property
     def system(self) -> bool:
@@ -471,7 +474,8 @@ class Message:
 
         ``client`` and ``message`` are the tutorial's fields; ``id``, ``room``,
         ``seq`` and ``ts`` (epoch milliseconds) are always present too;
-        ``"system": true`` marks a message from the server (``system``).
+        ``"system": true`` marks a message from the server (``system``);
+        ``mentions``, the mentioned users' ids, is there when there are some.
         """
         wire: dict[str, Any] = {
             "id": self.id,
@@ -488,6 +492,8 @@ class Message:
             wire["deleted"] = True
         if self.system:
             wire["system"] = True
+        if self.mentions:
+            wire["mentions"] = list(self.mentions)
         return wire
 
     def ack(self) -> dict[str, Any]:

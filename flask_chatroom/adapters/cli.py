@@ -1,4 +1,5 @@
-"""``flask chatroom ...`` commands: the database schema, retention and exports."""
+"""``flask chatroom ...`` commands: the database schema and its migrations,
+retention and exports."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import IO
 
 import click
 
+from ..backends.interfaces import SCHEMA_VERSION, SchemaError
 from ..protocol import is_valid_room_name
 from ..service import get_service
 from .http import blueprint
@@ -19,8 +21,26 @@ DAY_MS = 24 * 60 * 60 * 1000
 def init_db() -> None:
     """Create the chat's tables (or check that they are current)."""
     store = get_service().store
-    store.init_schema()
+    try:
+        store.init_schema()
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"chat schema: {store.schema_status()}")
+
+
+@blueprint.cli.command("migrate")
+def migrate() -> None:
+    """Bring the chat's tables up to this release's schema version."""
+    try:
+        found = get_service().store.migrate()
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    if found is None:
+        click.echo(f"chat schema: created at version {SCHEMA_VERSION}")
+    elif found == SCHEMA_VERSION:
+        click.echo(f"chat schema: ok, already at version {SCHEMA_VERSION}")
+    else:
+        click.echo(f"chat schema: migrated from version {found} to {SCHEMA_VERSION}")
 
 
 @blueprint.cli.command("purge")

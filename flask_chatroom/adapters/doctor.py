@@ -186,7 +186,9 @@ def check_database(state: ChatService, socketio: Any, workers: int) -> list[Find
                 "error",
                 "database",
                 f"The chat schema is {status}.",
-                "Run flask chatroom init-db (or your migration for an upgrade).",
+                "Run flask chatroom migrate (it brings an older schema up to date)."
+                if status == "outdated"
+                else "Run flask chatroom init-db.",
             )
         )
     several = workers > 1 or bool(socketio.server_options.get("message_queue"))

@@ -1,6 +1,7 @@
-"""The backend interfaces: where messages are kept, who is here, rate limits and
-small per-user facts. :mod:`~flask_chatroom.backends.select` picks an
-implementation of each for an app; a host can supply its own.
+"""The backend interfaces: where messages are kept, rooms with their members and
+read state, who is here, rate limits and small per-user facts.
+:mod:`~flask_chatroom.backends.select` picks an implementation of each for an
+app; a host can supply its own.
 
 Every method of every interface is safe to call from several threads or
 greenlets at once.
@@ -8,15 +9,19 @@ greenlets at once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from ..identity import Identity
-from ..protocol import Message
+from ..protocol import Message, is_valid_room_name
 
-#: The schema this version of flask-chatroom reads and writes.
-SCHEMA_VERSION = 1
+#: The schema this version of flask-chatroom reads and writes. Version 2 added
+#: rooms with a kind, members, read markers, mentions and blocks.
+SCHEMA_VERSION = 2
 
 
 class SchemaError(RuntimeError):
@@ -79,6 +84,16 @@ class MessageStore(ABC):
     def schema_status(self) -> str:
         """``"ok"``, ``"missing"`` or ``"outdated"``."""
         return "ok"
+
+    def migrate(self) -> int | None:
+        """Bring an older schema up to :data:`SCHEMA_VERSION` (create it when it
+        is missing); safe to run again and from two processes at once.
+
+        :returns: the version the database had, ``None`` when it had none.
+        :raises SchemaError: the database was written by a newer release.
+        """
+        self.init_schema()
+        return SCHEMA_VERSION
 
     def close(self) -> None:  # noqa: B027 - optional for stores
         """Release connections."""
@@ -197,3 +212,212 @@ class UserData(ABC):
     @abstractmethod
     def set_mute(self, room: str, user_id: str, until: int | None) -> None:
         """Mute *user_id* in *room* until *until* (epoch ms); ``None`` unmutes."""
+
+
+#: What a room is: ``"public"`` (anyone the host's hooks let in), ``"private"``
+#: (members only) or ``"dm"`` (a direct conversation between a fixed set of
+#: users, made by ``Conversations.dm_room``).
+RoomKind = Literal["public", "private", "dm"]
+
+#: The kinds ``Conversations.create_room`` makes.
+ROOM_KINDS: frozenset[str] = frozenset({"public", "private"})
+
+#: Every direct conversation's room name starts with this, and no other room's
+#: may: ``Conversations.create_room`` refuses such names.
+DM_PREFIX = "dm-"
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """A room the conversations store knows.
+
+    :param room: the room's name.
+    :param kind: ``"public"``, ``"private"`` or ``"dm"``
+        (:data:`~flask_chatroom.backends.interfaces.RoomKind`).
+    :param title: the name people see, if it has one besides ``room``.
+    :param created_by: the id of the user who made it, if a user did.
+    :param created_ts: when it was made, in epoch milliseconds.
+    :param dm_members: for a direct conversation, the ids of the users it is
+        between, distinct and sorted; empty for other kinds. The stored members
+        (:meth:`Conversations.members`) start as these.
+    """
+
+    room: str
+    kind: RoomKind
+    title: str | None = None
+    created_by: str | None = None
+    created_ts: int = 0
+    dm_members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Unread:
+    """What a user has not read in a room, computed from ``seq``.
+
+    :param room: the room.
+    :param unread: how many messages came after the user's read marker:
+        ``last_seq - read seq`` (a message deleted or purged after it still
+        counts; ``seq`` numbers are never reused).
+    :param mentions: how many stored mentions of the user come after the
+        marker (a deleted message's mention no longer counts).
+    :param last_seq: the room's last ``seq``; ``0`` before its first message.
+    """
+
+    room: str
+    unread: int
+    mentions: int
+    last_seq: int
+
+
+def check_new_room(room: str, kind: str) -> None:
+    """Refuse what :meth:`Conversations.create_room` refuses (``ValueError``)."""
+    if not is_valid_room_name(room):
+        raise ValueError(f"{room!r} is not a room name")
+    if room.startswith(DM_PREFIX):
+        raise ValueError(f"room names starting with {DM_PREFIX!r} are for DMs")
+    if kind not in ROOM_KINDS:
+        raise ValueError(f"a room's kind is one of {sorted(ROOM_KINDS)}, not {kind!r}")
+
+
+def dm_members(user_ids: Collection[str]) -> tuple[str, ...]:
+    """*user_ids* as a direct conversation's members: distinct and sorted.
+
+    :raises ValueError: there are none, or one is empty.
+    """
+    if isinstance(user_ids, str):
+        raise ValueError("dm_room takes a collection of user ids, not one string")
+    members = tuple(sorted(set(user_ids)))
+    if not members or not all(members):
+        raise ValueError("a direct conversation needs at least one user id")
+    return members
+
+
+def dm_key(members: tuple[str, ...]) -> str:
+    """The unique key of the direct conversation between *members* (as
+    :func:`dm_members` gives them): 64 hex digits, whatever the ids' length."""
+    encoded = json.dumps(members, ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class Conversations(ABC):
+    """Rooms with a kind, direct conversations, stored membership, read markers,
+    unread counts and blocks: the state that outlives a connection. It lives in
+    the same database as its :class:`MessageStore` (a message's mentions are
+    written with the message), and
+    :func:`~flask_chatroom.backends.select.conversations_of` gives the one that
+    belongs to a store.
+
+    It only keeps what it is told: who may see, join or post to a room is the
+    service's decision. Read markers are for signed-in users; a guest's are
+    kept by the service for its browser session, not here.
+
+    Every method is safe to call from several threads or greenlets at once, and
+    with a database, from several processes.
+    """
+
+    @abstractmethod
+    def create_room(
+        self,
+        room: str,
+        kind: str,
+        created_by: str | None = None,
+        title: str | None = None,
+    ) -> RoomInfo:
+        """Record *room* as a room of *kind* (idempotent).
+
+        :param kind: ``"public"`` or ``"private"``; a direct conversation is made
+            by :meth:`dm_room`.
+        :returns: the room as stored: the one recorded before, unchanged, when
+            *room* already exists (compare its ``kind`` when it matters).
+        :raises ValueError: *room* is not a valid room name or starts with
+            ``"dm-"`` (:data:`~flask_chatroom.backends.interfaces.DM_PREFIX`),
+            or *kind* is not ``"public"`` or ``"private"``
+            (:data:`~flask_chatroom.backends.interfaces.ROOM_KINDS`).
+        """
+
+    @abstractmethod
+    def room_info(self, room: str) -> RoomInfo | None:
+        """The room *room*, ``None`` when it was never recorded (a room that
+        only has messages, or no room at all)."""
+
+    @abstractmethod
+    def dm_room(
+        self, user_ids: Collection[str], *, created_by: str | None = None
+    ) -> str:
+        """The room of the direct conversation between exactly *user_ids*,
+        made (kind ``"dm"``, every one of them a member) if there is none.
+
+        The same set of users, in any order and with repeats, always gets the
+        same room, also when two processes ask at once; another set gets
+        another room. The name is ``"dm-"``
+        (:data:`~flask_chatroom.backends.interfaces.DM_PREFIX`) and 32 random
+        hex digits, so it cannot be worked out from the users' ids.
+
+        :raises ValueError: *user_ids* is empty or holds an empty id.
+        """
+
+    @abstractmethod
+    def add_member(self, room: str, user_id: str) -> bool:
+        """Make *user_id* a stored member of *room*.
+
+        :returns: whether they were not one before.
+        :raises KeyError: *room* was never recorded (:meth:`create_room`).
+        """
+
+    @abstractmethod
+    def remove_member(self, room: str, user_id: str) -> bool:
+        """*user_id* is no longer a member of *room*; returns whether they were.
+        Their read marker for the room stays."""
+
+    @abstractmethod
+    def is_member(self, room: str, user_id: str) -> bool:
+        """Whether *user_id* is a stored member of *room*."""
+
+    @abstractmethod
+    def members(self, room: str) -> list[str]:
+        """The stored members of *room*, sorted by id."""
+
+    @abstractmethod
+    def rooms_of(self, user_id: str) -> list[RoomInfo]:
+        """The rooms *user_id* is a stored member of, direct conversations
+        included, sorted by room name."""
+
+    @abstractmethod
+    def mark_read(self, user_id: str, room: str, seq: int) -> int:
+        """Move *user_id*'s read marker in *room* forward to *seq*.
+
+        The marker only moves forward: an older *seq* leaves it where it is,
+        also when several tabs or processes write at once. It never passes the
+        room's last ``seq`` (a larger *seq* stops there).
+
+        :returns: the marker as stored now.
+        :raises ValueError: *seq* is negative.
+        """
+
+    @abstractmethod
+    def read_markers(self, user_id: str) -> dict[str, int]:
+        """Every room *user_id* has a read marker in -> its ``seq``."""
+
+    @abstractmethod
+    def unread(self, user_id: str, rooms: Iterable[str]) -> dict[str, Unread]:
+        """What *user_id* has not read in each of *rooms*, in one or two
+        queries however many rooms are asked for.
+
+        Every room asked for is in the answer: a room without messages has
+        ``last_seq`` 0, and a user without a marker has read nothing (marker 0).
+        """
+
+    @abstractmethod
+    def block(self, user_id: str, other_id: str) -> bool:
+        """*user_id* blocks *other_id*; returns whether that is new.
+
+        :raises ValueError: a user cannot block themselves.
+        """
+
+    @abstractmethod
+    def unblock(self, user_id: str, other_id: str) -> bool:
+        """*user_id* no longer blocks *other_id*; returns whether they did."""
+
+    @abstractmethod
+    def blocked(self, user_id: str) -> set[str]:
+        """The users *user_id* blocks."""

@@ -1,29 +1,45 @@
-"""Messages kept in this process's memory, for throwaway setups and tests."""
+"""Messages and conversations kept in this process's memory, for throwaway
+setups and tests."""
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 
-from ..protocol import Message
-from .interfaces import MessageStore
+from ..protocol import Message, now_ms
+from .interfaces import (
+    DM_PREFIX,
+    Conversations,
+    MessageStore,
+    RoomInfo,
+    Unread,
+    check_new_room,
+    dm_key,
+    dm_members,
+)
 
 
 def with_seq(message: Message, seq: int) -> Message:
-    """*message* with its ``seq``: ``dataclasses.replace`` without re-running
-    ``__init__`` (it is on every message's path)."""
+    """*message* with its ``seq`` (and its mentions distinct and sorted):
+    ``dataclasses.replace`` without re-running ``__init__`` (it is on every
+    message's path)."""
     stored: Message = object.__new__(Message)
     stored.__dict__.update(message.__dict__, seq=seq)
+    if message.mentions:
+        stored.__dict__["mentions"] = tuple(sorted(set(message.mentions)))
     return stored
 
 
 def _hidden(message: Message) -> Message:
-    return replace(message, text="") if message.deleted else message
+    return replace(message, text="", mentions=()) if message.deleted else message
 
 
 class MemoryStore(MessageStore):
-    """Messages in this process's memory: gone when it exits."""
+    """Messages in this process's memory: gone when it exits. Its
+    ``conversations`` keep rooms, members and read state beside them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -31,6 +47,10 @@ class MemoryStore(MessageStore):
         self._last_seq: dict[str, int] = {}
         self._by_id: dict[str, Message] = {}
         self._by_client_id: dict[tuple[str, str], Message] = {}
+        #: (user id, room) -> the seqs of the messages that mention the user.
+        self._mentions: dict[tuple[str, str], list[int]] = {}
+        #: Rooms, members, read markers and blocks, in this process's memory.
+        self.conversations = MemoryConversations(self)
 
     def add(self, message: Message) -> tuple[Message, bool]:
         with self._lock:
@@ -44,6 +64,8 @@ class MemoryStore(MessageStore):
             self._by_id[stored.id] = stored
             if message.client_id:
                 self._by_client_id[key] = stored
+            for user_id in stored.mentions:
+                self._mentions.setdefault((user_id, message.room), []).append(seq)
             return stored, True
 
     def history(
@@ -71,10 +93,12 @@ class MemoryStore(MessageStore):
             found = self._by_id.get(message_id)
             if found is None:
                 return None
-            deleted = replace(found, deleted=True, text="")
+            deleted = replace(found, deleted=True, text="", mentions=())
             self._by_id[message_id] = deleted
             room = self._rooms[found.room]
             room[room.index(found)] = deleted
+            for user_id in found.mentions:
+                self._mentions[user_id, found.room].remove(found.seq or 0)
             return deleted
 
     def purge(self, older_than_ts: int) -> int:
@@ -89,9 +113,150 @@ class MemoryStore(MessageStore):
             self._by_client_id = {
                 k: v for k, v in self._by_client_id.items() if v.id in alive
             }
+            self._mentions = {}
+            for items in self._rooms.values():
+                for m in items:
+                    for user_id in m.mentions:
+                        self._mentions.setdefault((user_id, m.room), []).append(
+                            m.seq or 0
+                        )
             return removed
 
     def messages(self, room: str) -> Iterator[Message]:
         with self._lock:
             items = list(self._rooms.get(room, []))
         return iter(items)
+
+
+class MemoryConversations(Conversations):
+    """Rooms, members, read markers and blocks in this process's memory, beside
+    the messages of *store* (whose lock it shares)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._lock = store._lock
+        self._info: dict[str, RoomInfo] = {}
+        self._dms: dict[str, str] = {}  # dm key -> room
+        self._members: dict[str, set[str]] = {}  # room -> user ids
+        self._rooms_of: dict[str, set[str]] = {}  # user id -> rooms
+        self._markers: dict[str, dict[str, int]] = {}  # user id -> room -> seq
+        self._blocks: dict[str, set[str]] = {}
+
+    def create_room(
+        self,
+        room: str,
+        kind: str,
+        created_by: str | None = None,
+        title: str | None = None,
+    ) -> RoomInfo:
+        check_new_room(room, kind)
+        with self._lock:
+            if room not in self._info:
+                self._info[room] = RoomInfo(
+                    room,
+                    "private" if kind == "private" else "public",
+                    title,
+                    created_by,
+                    now_ms(),
+                )
+            return self._info[room]
+
+    def room_info(self, room: str) -> RoomInfo | None:
+        return self._info.get(room)
+
+    def dm_room(
+        self, user_ids: Collection[str], *, created_by: str | None = None
+    ) -> str:
+        members = dm_members(user_ids)
+        key = dm_key(members)
+        with self._lock:
+            room = self._dms.get(key)
+            if room is None:
+                room = DM_PREFIX + uuid.uuid4().hex
+                self._info[room] = RoomInfo(
+                    room, "dm", None, created_by, now_ms(), members
+                )
+                self._dms[key] = room
+                for user_id in members:
+                    self._add(room, user_id)
+            return room
+
+    def _add(self, room: str, user_id: str) -> bool:
+        members = self._members.setdefault(room, set())
+        if user_id in members:
+            return False
+        members.add(user_id)
+        self._rooms_of.setdefault(user_id, set()).add(room)
+        return True
+
+    def add_member(self, room: str, user_id: str) -> bool:
+        with self._lock:
+            if room not in self._info:
+                raise KeyError(room)
+            return self._add(room, user_id)
+
+    def remove_member(self, room: str, user_id: str) -> bool:
+        with self._lock:
+            members = self._members.get(room, set())
+            if user_id not in members:
+                return False
+            members.discard(user_id)
+            self._rooms_of[user_id].discard(room)
+            return True
+
+    def is_member(self, room: str, user_id: str) -> bool:
+        return user_id in self._members.get(room, ())
+
+    def members(self, room: str) -> list[str]:
+        with self._lock:
+            return sorted(self._members.get(room, ()))
+
+    def rooms_of(self, user_id: str) -> list[RoomInfo]:
+        with self._lock:
+            rooms = sorted(self._rooms_of.get(user_id, ()))
+            return [self._info[room] for room in rooms]
+
+    def mark_read(self, user_id: str, room: str, seq: int) -> int:
+        if seq < 0:
+            raise ValueError("a read marker is a seq, 0 or more")
+        with self._lock:
+            markers = self._markers.setdefault(user_id, {})
+            seq = min(seq, self._store._last_seq.get(room, 0))
+            markers[room] = max(markers.get(room, 0), seq)
+            return markers[room]
+
+    def read_markers(self, user_id: str) -> dict[str, int]:
+        with self._lock:
+            return dict(self._markers.get(user_id, {}))
+
+    def unread(self, user_id: str, rooms: Iterable[str]) -> dict[str, Unread]:
+        answer = {}
+        with self._lock:
+            markers = self._markers.get(user_id, {})
+            for room in rooms:
+                last = self._store._last_seq.get(room, 0)
+                read = markers.get(room, 0)
+                seqs = self._store._mentions.get((user_id, room), [])
+                mentions = len(seqs) - bisect.bisect_right(seqs, read)
+                answer[room] = Unread(room, max(last - read, 0), mentions, last)
+        return answer
+
+    def block(self, user_id: str, other_id: str) -> bool:
+        if user_id == other_id:
+            raise ValueError("a user cannot block themselves")
+        with self._lock:
+            blocked = self._blocks.setdefault(user_id, set())
+            new = other_id not in blocked
+            blocked.add(other_id)
+            return new
+
+    def unblock(self, user_id: str, other_id: str) -> bool:
+        with self._lock:
+            blocked = self._blocks.get(user_id, set())
+            was = other_id in blocked
+            blocked.discard(other_id)
+            return was
+
+    def blocked(self, user_id: str) -> set[str]:
+        with self._lock:
+            return set(self._blocks.get(user_id, ()))

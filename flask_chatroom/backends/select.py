@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from ..config import ChatConfig, ConfigError
-from .interfaces import MessageStore, Presence, RateLimiter, UserData
+from .interfaces import Conversations, MessageStore, Presence, RateLimiter, UserData
 from .local import LocalLimiter, LocalPresence, LocalUserData
 from .memory import MemoryStore
 from .sql import SQLStore, sqlite_engine
@@ -42,6 +42,21 @@ def make_store(config: ChatConfig, instance_path: str) -> MessageStore:
     from sqlalchemy import create_engine
 
     return SQLStore(create_engine(url, pool_pre_ping=True))
+
+
+def conversations_of(store: MessageStore) -> Conversations:
+    """The conversations kept beside *store*, in the same database (or, for
+    ``memory://``, the same process): one object per store, so every caller
+    shares it.
+
+    :raises ConfigError: *store* is not one of the chat's own stores.
+    """
+    if isinstance(store, (SQLStore, MemoryStore)):
+        return store.conversations
+    raise ConfigError(
+        f"{type(store).__name__} keeps no rooms, members or read markers; the chat's "
+        "conversations need SQLStore or MemoryStore (CHATROOM_DATABASE_URL)."
+    )
 
 
 def local_backends(config: ChatConfig) -> Backends:

@@ -1,4 +1,4 @@
-"""Messages in a SQL database through SQLAlchemy Core.
+"""Messages and conversations in a SQL database through SQLAlchemy Core.
 
 A store assigns each message its per-room sequence number ``seq`` (1, 2, 3, ... with
 no gaps or repeats) in the same transaction that saves it, so a message is only
@@ -6,14 +6,18 @@ acknowledged once it is committed. A message that carries a ``client_id`` is
 stored once per sender: a retry returns the message as first stored.
 
 :class:`SQLStore` works with any SQLAlchemy engine and is tested on SQLite (one
-process; WAL mode) and PostgreSQL (any number of processes).
+process; WAL mode) and PostgreSQL (any number of processes). Its
+:class:`SQLConversations` keep rooms, members, read markers, mentions and blocks
+in the same database, through the same engine.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     create_engine,
     delete,
     event,
@@ -36,10 +41,22 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from ..protocol import Message
-from .interfaces import SCHEMA_VERSION, MessageStore, SchemaError
+from ..protocol import Message, now_ms
+from .interfaces import (
+    DM_PREFIX,
+    SCHEMA_VERSION,
+    Conversations,
+    MessageStore,
+    RoomInfo,
+    SchemaError,
+    Unread,
+    check_new_room,
+    dm_key,
+    dm_members,
+)
 from .memory import with_seq
 
 metadata = MetaData()
@@ -76,6 +93,79 @@ meta_table = Table(
     Column("value", String(255), nullable=False),
 )
 
+# -- schema version 2: conversations ---------------------------------------------------
+
+room_info_table = Table(
+    "chatroom_room_info",
+    metadata,
+    Column("room", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(255), nullable=True),
+    Column("created_by", String(255), nullable=True),
+    Column("created_ts", BigInteger, nullable=False),
+    # A direct conversation: the hash of its members (dm_key()), and the
+    # members as a JSON list.
+    Column("dm_key", String(64), nullable=True),
+    Column("dm_members", Text, nullable=True),
+    UniqueConstraint("dm_key", name="uq_chatroom_room_info_dm_key"),
+)
+
+members_table = Table(
+    "chatroom_members",
+    metadata,
+    Column("room", String(64), primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Index("ix_chatroom_members_user_id", "user_id"),
+)
+
+read_markers_table = Table(
+    "chatroom_read_markers",
+    metadata,
+    Column("user_id", String(255), primary_key=True),
+    Column("room", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
+mentions_table = Table(
+    "chatroom_mentions",
+    metadata,
+    Column("room", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Column("message_id", String(32), nullable=False),
+    Index("ix_chatroom_mentions_user_id_room_seq", "user_id", "room", "seq"),
+)
+
+blocks_table = Table(
+    "chatroom_blocks",
+    metadata,
+    Column("user_id", String(255), primary_key=True),
+    Column("blocked_id", String(255), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+)
+
+
+def _migrate_1_to_2(conn: Any) -> None:
+    """Version 1 -> 2: the conversations tables (nothing in version 1 changes).
+    A later version that changes one of these tables must freeze its version-2
+    definition here."""
+    metadata.create_all(
+        conn,
+        tables=[
+            room_info_table,
+            members_table,
+            read_markers_table,
+            mentions_table,
+            blocks_table,
+        ],
+    )
+
+
+#: schema version -> the step that brings a database at that version to the
+#: next one, inside the caller's transaction.
+_MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_1_to_2}
+
 
 _INSERT_MESSAGE = insert(messages_table)
 
@@ -95,6 +185,10 @@ def _direct_sql(mark: str) -> dict[str, str]:
         "RETURNING last_seq",
         "insert": f"INSERT INTO chatroom_messages ({_COLUMNS}) "
         f"VALUES ({', '.join([mark] * 10)})",
+        "insert_mention": "INSERT INTO chatroom_mentions "
+        f"(room, seq, user_id, message_id) VALUES ({mark}, {mark}, {mark}, {mark})",
+        "mentions_of": "SELECT user_id FROM chatroom_mentions "
+        f"WHERE room = {mark} AND seq = {mark}",
     }
 
 
@@ -111,7 +205,7 @@ def _insert_direct(
         cursor.execute(sql["by_client_id"], (message.sender_id, message.client_id))
         row = cursor.fetchone()
         if row is not None:
-            return _row_to_message(_Row(*row)), False
+            return _stored_direct(cursor, sql, row), False
     cursor.execute(sql["next_seq"], (message.room,))
     seq_row: Any = cursor.fetchone()
     stored = with_seq(message, int(seq_row[0]))
@@ -130,7 +224,22 @@ def _insert_direct(
             False,
         ),
     )
+    if stored.mentions:
+        cursor.executemany(
+            sql["insert_mention"],
+            [(stored.room, stored.seq, user, stored.id) for user in stored.mentions],
+        )
     return stored, True
+
+
+def _stored_direct(cursor: Any, sql: dict[str, str], row: Any) -> Message:
+    """The message in *row* (read through the driver) with its mentions."""
+    message = _row_to_message(_Row(*row))
+    if message.deleted:
+        return message
+    cursor.execute(sql["mentions_of"], (message.room, message.seq))
+    mentions = tuple(sorted(user for (user,) in cursor.fetchall()))
+    return replace(message, mentions=mentions) if mentions else message
 
 
 @dataclass(frozen=True)
@@ -162,6 +271,29 @@ def _row_to_message(row: Any) -> Message:
         client_id=row.client_id,
         deleted=bool(row.deleted),
     )
+
+
+def _with_mentions(conn: Any, room: str, messages: list[Message]) -> list[Message]:
+    """*messages* of *room* (in ``seq`` order) with their mentions: one query
+    for the whole page."""
+    if not messages:
+        return messages
+    rows = conn.execute(
+        select(mentions_table.c.seq, mentions_table.c.user_id).where(
+            mentions_table.c.room == room,
+            mentions_table.c.seq >= messages[0].seq,
+            mentions_table.c.seq <= messages[-1].seq,
+        )
+    ).all()
+    if not rows:
+        return messages
+    by_seq: dict[int, list[str]] = {}
+    for seq, user_id in rows:
+        by_seq.setdefault(seq, []).append(user_id)
+    return [
+        replace(m, mentions=tuple(sorted(by_seq[m.seq]))) if m.seq in by_seq else m
+        for m in messages
+    ]
 
 
 def sqlite_engine(url: str) -> Engine:
@@ -198,7 +330,8 @@ def sqlite_engine(url: str) -> Engine:
 
 
 class SQLStore(MessageStore):
-    """Messages in a SQL database through SQLAlchemy Core.
+    """Messages in a SQL database through SQLAlchemy Core, and beside them
+    (``conversations``) rooms, members, read markers and blocks.
 
     :param engine: the engine to use, or a function that returns it on first use
         (``lambda: db.engine`` with Flask-SQLAlchemy, whose engine needs an app
@@ -216,6 +349,8 @@ class SQLStore(MessageStore):
         self._lock = threading.Lock()
         self._writer: Any = None  # SQLite: the one connection that writes
         self._writer_cursor: Any = None
+        #: Rooms, members, read markers and blocks, in the same database.
+        self.conversations = SQLConversations(self)
 
     @property
     def engine(self) -> Engine:
@@ -238,16 +373,43 @@ class SQLStore(MessageStore):
             return "missing"
         return "ok" if int(version) == SCHEMA_VERSION else "outdated"
 
+    @staticmethod
+    def _version(conn: Any) -> int | None:
+        """The schema version the database records, ``None`` when it has none."""
+        if not conn.dialect.has_table(conn, meta_table.name):
+            return None
+        version = conn.execute(
+            select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+        ).scalar()
+        return None if version is None else int(version)
+
+    @staticmethod
+    def _refuse(version: int) -> SchemaError:
+        if version > SCHEMA_VERSION:
+            return SchemaError(
+                f"The chat database has schema version {version}, written by a newer "
+                f"release of flask-chatroom; this one uses {SCHEMA_VERSION}. Upgrade "
+                "flask-chatroom (see the storage docs)."
+            )
+        return SchemaError(
+            f"The chat database has schema version {version}; this version of "
+            f"flask-chatroom uses {SCHEMA_VERSION}. Run flask chatroom migrate to "
+            "bring it up to date (see the storage docs)."
+        )
+
     def init_schema(self) -> None:
         """Create the tables and record the schema version (idempotent).
 
-        :raises SchemaError: the database has a newer or older schema.
+        :raises SchemaError: the database has a newer or older schema (an older
+            one is left untouched: :meth:`migrate` brings it up to date).
         """
+        with self.engine.connect() as conn:
+            version = self._version(conn)
+        if version is not None and version != SCHEMA_VERSION:
+            raise self._refuse(version)
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
-            version = conn.execute(
-                select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-            ).scalar()
+            version = self._version(conn)
             if version is None:
                 try:
                     with conn.begin_nested():
@@ -258,13 +420,45 @@ class SQLStore(MessageStore):
                         )
                 except IntegrityError:  # another process did it just now
                     pass
-            elif int(version) != SCHEMA_VERSION:
-                raise SchemaError(
-                    f"The chat database has schema version {version}; this version of "
-                    f"flask-chatroom uses {SCHEMA_VERSION}. Run the migration for "
-                    "your upgrade (see the storage docs)."
-                )
+            elif version != SCHEMA_VERSION:
+                raise self._refuse(version)
         self._ready = True
+
+    def migrate(self) -> int | None:
+        """Bring the database to :data:`SCHEMA_VERSION`, one version at a time,
+        each step in one transaction that holds the ``schema_version`` row (a
+        second process doing the same waits, then finds nothing to do). A
+        database without the chat's tables gets them, as :meth:`init_schema`.
+
+        :returns: the version the database had, ``None`` when it had none.
+        :raises SchemaError: the database was written by a newer release.
+        """
+        with self.engine.connect() as conn:
+            found = self._version(conn)
+        if found is None:
+            self.init_schema()
+            return None
+        if found > SCHEMA_VERSION:
+            raise self._refuse(found)
+        while True:
+            with self.engine.begin() as conn:
+                version = int(
+                    conn.execute(
+                        select(meta_table.c.value)
+                        .where(meta_table.c.key == "schema_version")
+                        .with_for_update()
+                    ).scalar_one()
+                )
+                if version >= SCHEMA_VERSION:
+                    break
+                _MIGRATIONS[version](conn)
+                conn.execute(
+                    update(meta_table)
+                    .where(meta_table.c.key == "schema_version")
+                    .values(value=str(version + 1))
+                )
+        self.init_schema()
+        return found
 
     def _ensure_schema(self) -> None:
         if not self._ready:
@@ -305,7 +499,9 @@ class SQLStore(MessageStore):
                 messages_table.c.client_id == message.client_id,
             )
         ).first()
-        return _row_to_message(row) if row is not None else None
+        if row is None:
+            return None
+        return _with_mentions(conn, row.room, [_row_to_message(row)])[0]
 
     def add(self, message: Message) -> tuple[Message, bool]:
         return self.add_many([message])[0]
@@ -343,7 +539,7 @@ class SQLStore(MessageStore):
                     existing = self._by_client_id(conn, message)
                     if existing is not None:
                         return existing, False
-                stored = replace(message, seq=self._next_seq(conn, message.room))
+                stored = with_seq(message, self._next_seq(conn, message.room))
                 conn.execute(
                     _INSERT_MESSAGE,
                     {
@@ -359,6 +555,19 @@ class SQLStore(MessageStore):
                         "deleted": False,
                     },
                 )
+                if stored.mentions:
+                    conn.execute(
+                        insert(mentions_table),
+                        [
+                            {
+                                "room": stored.room,
+                                "seq": stored.seq,
+                                "user_id": user_id,
+                                "message_id": stored.id,
+                            }
+                            for user_id in stored.mentions
+                        ],
+                    )
             return stored, True
         except IntegrityError:
             # A concurrent retry with the same client_id committed first.
@@ -398,10 +607,11 @@ class SQLStore(MessageStore):
                 raise
             cursor.execute(sql["by_client_id"], (message.sender_id, message.client_id))
             row = cursor.fetchone()
+            existing = None if row is None else _stored_direct(cursor, sql, row)
             raw.rollback()
-            if row is None:
+            if existing is None:
                 raise
-            return [(_row_to_message(_Row(*row)), False)]
+            return [(existing, False)]
         except BaseException:
             raw.rollback()
             raise
@@ -417,11 +627,27 @@ class SQLStore(MessageStore):
             row = conn.execute(
                 select(messages_table).where(messages_table.c.id == message_id)
             ).first()
+            if row is not None:
+                conn.execute(
+                    delete(mentions_table).where(
+                        mentions_table.c.room == row.room,
+                        mentions_table.c.seq == row.seq,
+                    )
+                )
         return _row_to_message(row) if row is not None else None
 
     def purge(self, older_than_ts: int) -> int:
         self._ensure_schema()
         with self.engine.begin() as conn:
+            conn.execute(
+                delete(mentions_table).where(
+                    mentions_table.c.message_id.in_(
+                        select(messages_table.c.id).where(
+                            messages_table.c.ts < older_than_ts
+                        )
+                    )
+                )
+            )
             result = conn.execute(
                 delete(messages_table).where(messages_table.c.ts < older_than_ts)
             )
@@ -439,8 +665,9 @@ class SQLStore(MessageStore):
         query = query.order_by(messages_table.c.seq.desc()).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        page = [_row_to_message(row) for row in rows[:limit]]
-        page.reverse()
+            page = [_row_to_message(row) for row in rows[:limit]]
+            page.reverse()
+            page = _with_mentions(conn, room, page)
         return page, len(rows) > limit
 
     def since(
@@ -455,7 +682,9 @@ class SQLStore(MessageStore):
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [_row_to_message(row) for row in rows[:limit]], len(rows) > limit
+            page = [_row_to_message(row) for row in rows[:limit]]
+            page = _with_mentions(conn, room, page)
+        return page, len(rows) > limit
 
     def get(self, message_id: str) -> Message | None:
         self._ensure_schema()
@@ -463,7 +692,9 @@ class SQLStore(MessageStore):
             row = conn.execute(
                 select(messages_table).where(messages_table.c.id == message_id)
             ).first()
-        return _row_to_message(row) if row is not None else None
+            if row is None:
+                return None
+            return _with_mentions(conn, row.room, [_row_to_message(row)])[0]
 
     def messages(self, room: str) -> Iterator[Message]:
         self._ensure_schema()
@@ -493,3 +724,265 @@ class SQLStore(MessageStore):
                 self._writer = self._writer_cursor = None
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _room_info(row: Any) -> RoomInfo:
+    return RoomInfo(
+        room=row.room,
+        kind=row.kind,
+        title=row.title,
+        created_by=row.created_by,
+        created_ts=row.created_ts,
+        dm_members=tuple(json.loads(row.dm_members)) if row.dm_members else (),
+    )
+
+
+def _insert_new(conn: Any, table: Table, row: dict[str, Any]) -> bool:
+    """Insert *row* unless a row with its primary key exists (also when another
+    transaction inserts it at the same moment); returns whether it did."""
+    key = [column == row[column.name] for column in table.primary_key.columns]
+    if conn.execute(select(*table.primary_key.columns).where(*key)).first():
+        return False
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table).values(**row))
+    except IntegrityError:  # another writer inserted it just now
+        return False
+    return True
+
+
+class SQLConversations(Conversations):
+    """Rooms, members, read markers and blocks in the database of *store*,
+    through its engine; the store's ``add`` and ``add_many`` write the mentions.
+
+    :param store: the message store whose database (and schema) it shares.
+    """
+
+    #: The dialects whose ``INSERT ... ON CONFLICT DO UPDATE`` moves a read
+    #: marker in one statement; other databases take a conditional ``UPDATE``.
+    upsert_dialects: frozenset[str] = frozenset({"sqlite", "postgresql"})
+
+    def __init__(self, store: SQLStore) -> None:
+        self._store = store
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (its schema checked on first use)."""
+        self._store._ensure_schema()
+        return self._store.engine
+
+    # -- rooms -------------------------------------------------------------------
+
+    @staticmethod
+    def _info(conn: Any, room: str) -> RoomInfo | None:
+        row = conn.execute(
+            select(room_info_table).where(room_info_table.c.room == room)
+        ).first()
+        return _room_info(row) if row is not None else None
+
+    def create_room(
+        self,
+        room: str,
+        kind: str,
+        created_by: str | None = None,
+        title: str | None = None,
+    ) -> RoomInfo:
+        check_new_room(room, kind)
+        with self.engine.begin() as conn:
+            row = {
+                "room": room,
+                "kind": kind,
+                "title": title,
+                "created_by": created_by,
+                "created_ts": now_ms(),
+            }
+            _insert_new(conn, room_info_table, row)
+            info = self._info(conn, room)
+        assert info is not None
+        return info
+
+    def room_info(self, room: str) -> RoomInfo | None:
+        with self.engine.connect() as conn:
+            return self._info(conn, room)
+
+    def dm_room(
+        self, user_ids: Collection[str], *, created_by: str | None = None
+    ) -> str:
+        members = dm_members(user_ids)
+        key = dm_key(members)
+        by_key = select(room_info_table.c.room).where(room_info_table.c.dm_key == key)
+        with self.engine.begin() as conn:
+            room: str | None = conn.execute(by_key).scalar()
+            if room is not None:
+                return room
+            room = DM_PREFIX + uuid.uuid4().hex
+            ts = now_ms()
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(room_info_table).values(
+                            room=room,
+                            kind="dm",
+                            created_by=created_by,
+                            created_ts=ts,
+                            dm_key=key,
+                            dm_members=json.dumps(members, ensure_ascii=False),
+                        )
+                    )
+                    conn.execute(
+                        insert(members_table),
+                        [{"room": room, "user_id": u, "ts": ts} for u in members],
+                    )
+            except IntegrityError:  # another process made it just now
+                room = conn.execute(by_key).scalar_one()
+        return room
+
+    # -- members -----------------------------------------------------------------
+
+    def add_member(self, room: str, user_id: str) -> bool:
+        with self.engine.begin() as conn:
+            if self._info(conn, room) is None:
+                raise KeyError(room)
+            return _insert_new(
+                conn, members_table, {"room": room, "user_id": user_id, "ts": now_ms()}
+            )
+
+    def remove_member(self, room: str, user_id: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(members_table).where(
+                    members_table.c.room == room, members_table.c.user_id == user_id
+                )
+            )
+        return bool(result.rowcount)
+
+    def is_member(self, room: str, user_id: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(members_table.c.room).where(
+                    members_table.c.room == room, members_table.c.user_id == user_id
+                )
+            ).first()
+        return row is not None
+
+    def members(self, room: str) -> list[str]:
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                select(members_table.c.user_id).where(members_table.c.room == room)
+            ).scalars()
+            return sorted(ids)
+
+    def rooms_of(self, user_id: str) -> list[RoomInfo]:
+        query = (
+            select(room_info_table)
+            .join(members_table, members_table.c.room == room_info_table.c.room)
+            .where(members_table.c.user_id == user_id)
+        )
+        with self.engine.connect() as conn:
+            rooms = [_room_info(row) for row in conn.execute(query)]
+        return sorted(rooms, key=lambda info: info.room)
+
+    # -- read state --------------------------------------------------------------
+
+    def mark_read(self, user_id: str, room: str, seq: int) -> int:
+        if seq < 0:
+            raise ValueError("a read marker is a seq, 0 or more")
+        markers = read_markers_table
+        mine = (markers.c.user_id == user_id, markers.c.room == room)
+        with self.engine.begin() as conn:
+            last = conn.execute(
+                select(rooms_table.c.last_seq).where(rooms_table.c.room == room)
+            ).scalar()
+            seq = min(seq, int(last or 0))
+            dialect = conn.dialect.name
+            if dialect in self.upsert_dialects:
+                upsert = (postgresql if dialect == "postgresql" else sqlite).insert
+                newest = func.greatest if dialect == "postgresql" else func.max
+                statement = upsert(markers).values(user_id=user_id, room=room, seq=seq)
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[markers.c.user_id, markers.c.room],
+                        set_={"seq": newest(markers.c.seq, statement.excluded.seq)},
+                    )
+                )
+            else:
+                # Forward only: the WHERE clause is what keeps it from going back.
+                forward = update(markers).where(*mine, markers.c.seq < seq)
+                forward = forward.values(seq=seq)
+                row = {"user_id": user_id, "room": room, "seq": seq}
+                moved = conn.execute(forward).rowcount
+                if not moved and not _insert_new(conn, markers, row):
+                    conn.execute(forward)  # the row exists, or was made just now
+            return int(conn.execute(select(markers.c.seq).where(*mine)).scalar_one())
+
+    def read_markers(self, user_id: str) -> dict[str, int]:
+        markers = read_markers_table
+        with self.engine.connect() as conn:
+            query = select(markers.c.room, markers.c.seq)
+            rows = conn.execute(query.where(markers.c.user_id == user_id)).all()
+        return {room: int(seq) for room, seq in rows}
+
+    def unread(self, user_id: str, rooms: Iterable[str]) -> dict[str, Unread]:
+        wanted = list(dict.fromkeys(rooms))
+        answer = {room: Unread(room, 0, 0, 0) for room in wanted}
+        if not wanted:
+            return answer
+        markers = read_markers_table
+        read = func.coalesce(markers.c.seq, 0)
+        mentions = (
+            select(func.count())
+            .select_from(mentions_table)
+            .where(
+                mentions_table.c.user_id == user_id,
+                mentions_table.c.room == rooms_table.c.room,
+                mentions_table.c.seq > read,
+            )
+            .scalar_subquery()
+        )
+        query = (
+            select(rooms_table.c.room, rooms_table.c.last_seq, read, mentions)
+            .select_from(
+                rooms_table.outerjoin(
+                    markers,
+                    and_(
+                        markers.c.room == rooms_table.c.room,
+                        markers.c.user_id == user_id,
+                    ),
+                )
+            )
+            .where(rooms_table.c.room.in_(wanted))
+        )
+        with self.engine.connect() as conn:
+            for room, last, seq, count in conn.execute(query):
+                last, seq = int(last), int(seq)
+                answer[room] = Unread(room, max(last - seq, 0), int(count), last)
+        return answer
+
+    # -- blocks ------------------------------------------------------------------
+
+    def block(self, user_id: str, other_id: str) -> bool:
+        if user_id == other_id:
+            raise ValueError("a user cannot block themselves")
+        row = {"user_id": user_id, "blocked_id": other_id, "ts": now_ms()}
+        with self.engine.begin() as conn:
+            return _insert_new(conn, blocks_table, row)
+
+    def unblock(self, user_id: str, other_id: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(blocks_table).where(
+                    blocks_table.c.user_id == user_id,
+                    blocks_table.c.blocked_id == other_id,
+                )
+            )
+        return bool(result.rowcount)
+
+    def blocked(self, user_id: str) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(blocks_table.c.blocked_id).where(
+                        blocks_table.c.user_id == user_id
+                    )
+                ).scalars()
+            )
