@@ -418,3 +418,79 @@ def test_read_payloads_are_checked(site: Site) -> None:
     ada = site.connect("ada")
     for payload in (None, {"room": "lobby"}, {"room": "lobby", "seq": -1}, {"seq": 1}):
         assert code(call(ada, "read", payload)) in ("invalid_payload", "invalid_room")
+
+
+# -- the marker writes on the message path -----------------------------------------
+
+
+class CountingConversations:
+    """A conversations store that records every read-marker write."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.writes: list[tuple[str, str, int]] = []
+
+    def mark_read(self, user_id: str, room: str, seq: int) -> int:
+        self.writes.append((user_id, room, seq))
+        return int(self.inner.mark_read(user_id, room, seq))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class ManualRealtime:
+    """Runs background tasks only when the test says so."""
+
+    def __init__(self) -> None:
+        self.tasks: list[Any] = []
+
+    def start_task(self, target: Any, *args: Any) -> None:
+        self.tasks.append((target, args))
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+    def run_tasks(self) -> None:
+        tasks, self.tasks = self.tasks, []
+        for target, args in tasks:
+            target(*args)
+
+
+def test_own_message_markers_are_written_at_most_once_a_second() -> None:
+    from flask_chatroom.backends.memory import MemoryStore
+    from flask_chatroom.core.readstate import ReadState
+    from flask_chatroom.protocol import Message
+
+    store = MemoryStore()
+    for n in range(6):
+        store.add(Message(room="lobby", client="Ada", text=f"m{n}", sender_id="ada"))
+    conversations = CountingConversations(store.conversations)
+    realtime = ManualRealtime()
+    now = [100.0]
+    state = ReadState(conversations, realtime, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    state.mark_soon("ada", "lobby", 1)  # the first write is at once
+    assert conversations.writes == [("ada", "lobby", 1)]
+    now[0] += 0.3
+    state.mark_soon("ada", "lobby", 2)
+    state.mark_soon("ada", "lobby", 3)
+    state.mark_soon("grace", "lobby", 2)  # another user's own marker: at once
+    assert conversations.writes[1:] == [("grace", "lobby", 2)]
+    assert len(realtime.tasks) == 1  # one background task for everything pending
+    realtime.run_tasks()
+    assert conversations.writes[2:] == [("ada", "lobby", 3)]
+    assert conversations.read_markers("ada") == {"lobby": 3}
+
+    now[0] += 0.5  # within a second of that write: pending again
+    state.mark_soon("ada", "lobby", 4)
+    assert len(conversations.writes) == 3
+    state.flush("ada")  # asking for the room list writes it first
+    assert conversations.writes[3:] == [("ada", "lobby", 4)]
+    state.flush("ada")  # nothing left to write
+    assert len(conversations.writes) == 4
+
+    now[0] += 2
+    state.mark_soon("ada", "lobby", 6)
+    assert conversations.writes[4:] == [("ada", "lobby", 6)]
+    realtime.run_tasks()  # the task from before finds nothing and ends
+    assert len(conversations.writes) == 5
