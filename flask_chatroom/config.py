@@ -50,7 +50,8 @@ DEFAULT_RESERVED_NAMES = (
 #: ``event`` is taken by every chat event, whatever it asks, besides the
 #: action's own; ``address`` is the bucket of a client address (an IPv6 /64),
 #: shared by everyone behind it and taken from by every connect, join,
-#: catch-up and HTTP API request.
+#: catch-up and HTTP API request; ``dm`` is taken by every ``dm``, ``block``
+#: and ``unblock``, ``read`` by every ``read``.
 DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "message": (5.0, 10),
     "typing": (2.0, 6),
@@ -60,6 +61,8 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "connect": (1.0, 10),
     "event": (20.0, 60),
     "address": (20.0, 200),
+    "dm": (0.5, 5),
+    "read": (5.0, 20),
 }
 
 
@@ -138,6 +141,7 @@ class ChatConfig:
     guest_ttl: int
     max_rooms_per_connection: int
     max_connections_per_user: int
+    dm_max_members: int
     max_frame_bytes: int | None
     redis_url: str | None
     presence_expiry: int
@@ -194,6 +198,15 @@ def _room(key: str, value: Any) -> str:
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key} must be a whole number of 1 or more, got {value!r}.")
+    return value
+
+
+def _dm_max_members(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ConfigError(
+            f"{key} must be a whole number of 2 or more (the caller and one other "
+            f"user), got {value!r}."
+        )
     return value
 
 
@@ -348,6 +361,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "GUEST_TTL": (24 * 3600, _positive_int),
     "MAX_ROOMS_PER_CONNECTION": (20, _positive_int),
     "MAX_CONNECTIONS_PER_USER": (10, _positive_int),
+    "DM_MAX_MEMBERS": (8, _dm_max_members),
     "MAX_FRAME_BYTES": (65536, _optional_positive_int),
     "REDIS_URL": (None, _redis_url),
     "PRESENCE_EXPIRY": (15, _positive_int),

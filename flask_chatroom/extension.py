@@ -13,7 +13,7 @@ from .backends.select import Backends, make_backends, make_store
 from .config import ConfigError, check_options, resolve, shared_redis_url
 from .facade import get_chat
 from .identity import Identity, IdentityLoader
-from .policy import MessageFilter, Policy
+from .policy import DMHook, MessageFilter, Policy
 from .protocol import Message
 from .service import EXTENSION_KEY, ChatService
 
@@ -193,6 +193,22 @@ class Chatroom:
                 return room != "announcements" or "admin" in user.roles
         """
         self._policy.can_post = hook
+        return hook
+
+    def can_dm(self, hook: DMHook) -> DMHook:
+        """Decorate a ``(user, user_ids) -> bool`` hook that decides who may open
+        a direct conversation with whom (*user_ids*: the other members' ids,
+        sorted). Without one, signed-in users may message anyone and guests
+        nobody. A refusal answers the ``dm`` with ``forbidden`` (``login_required``
+        for a guest). Blocks are checked besides the hook, whatever it says.
+
+        Example::
+
+            @chat.can_dm
+            def staff_and_signed_in_users(user, user_ids):
+                return not user.anonymous or "staff" in user_ids
+        """
+        self._policy.can_dm = hook
         return hook
 
     def message_filter(self, hook: MessageFilter) -> MessageFilter:

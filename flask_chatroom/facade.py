@@ -75,8 +75,11 @@ class Chat:
 
     def rooms(self, user: Identity | None = None) -> list[dict[str, Any]]:
         """The rooms and how many users each has, as the ``rooms`` event lists
-        them: ``[{"name", "count"}]``; with *user*, only the rooms that user may
-        join (the host's ``can_join``), as that user's ``rooms`` event does."""
+        them: ``[{"name", "kind", "count"}]``; with *user*, only the rooms that
+        user may join (the host's ``can_join``; direct conversations and
+        private rooms only when a stored member), with the rooms they are a
+        stored member of and their ``unread``, ``mentions`` and ``last_seq``,
+        as that user's ``rooms`` event does."""
         self._service.ensure_ready()
         return self._service.room_list(user)
 

@@ -2,9 +2,9 @@
 moderates, and the filters every message passes.
 
 The :class:`~flask_chatroom.Chatroom` decorators (``identity_loader``,
-``can_join``, ``can_post``, ``message_filter``) register hooks here; the service
-asks this one object every permission question, for every door (Socket.IO and
-HTTP alike).
+``can_join``, ``can_post``, ``can_dm``, ``message_filter``) register hooks here;
+the service asks this one object every permission question, for every door
+(Socket.IO and HTTP alike).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ MODERATOR_ROLE = "moderator"
 
 #: A permission hook: ``(user, room) -> bool``.
 PermissionHook = Callable[[Identity, str], bool]
+#: Who may open a direct conversation with whom: ``(user, user_ids) -> bool``.
+DMHook = Callable[[Identity, list[str]], bool]
 #: A message filter: ``(message, user) -> message or None``.
 MessageFilter = Callable[[Message, Identity], "Message | None"]
 
@@ -33,6 +35,7 @@ class Policy:
         self.identity_loader: IdentityLoader | None = None
         self.can_join: PermissionHook | None = None
         self.can_post: PermissionHook | None = None
+        self.can_dm: DMHook | None = None
         self.filters: list[MessageFilter] = []
 
     def identify(self, name_attribute: str) -> Identity | None:
@@ -50,6 +53,14 @@ class Policy:
     def may_post(self, user: Identity, room: str) -> bool:
         """Whether *user* may post in *room*, by the ``can_post`` hook."""
         return self.can_post is None or bool(self.can_post(user, room))
+
+    def may_dm(self, user: Identity, user_ids: list[str]) -> bool:
+        """Whether *user* may open a direct conversation with *user_ids* (the
+        other members), by the ``can_dm`` hook; without one, signed-in users
+        may and guests may not. Blocks are the service's to check."""
+        if self.can_dm is None:
+            return not user.anonymous
+        return bool(self.can_dm(user, list(user_ids)))
 
     @staticmethod
     def is_moderator(user: Identity) -> bool:

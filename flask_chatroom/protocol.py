@@ -55,6 +55,23 @@ EVENT_MUTE = "mute"
 EVENT_NOTICE = "notice"
 #: Server -> a guest's other connections after a nickname change: ``{"client"}``.
 EVENT_RENAMED = "renamed"
+#: Client -> server: open a direct conversation, ``{"user_id"}`` or
+#: ``{"user_ids": [...]}``; acked ``{"ok": true, "room"}``. Server -> every
+#: connection of its members: ``{"room", "kind", "members", "created_by"}``.
+EVENT_DM = "dm"
+#: Client -> server: the user has read *room* up to ``seq``, ``{"room", "seq"}``;
+#: acked ``{"ok": true, "room", "unread", "mentions", "last_seq"}``.
+EVENT_READ = "read"
+#: Server -> the user's other connections after ``read``:
+#: ``{"room", "unread", "mentions", "last_seq"}``.
+EVENT_UNREAD = "unread"
+#: Client -> server: block a user, ``{"user_id"}``; acked
+#: ``{"ok", "user_id", "blocked"}``.
+EVENT_BLOCK = "block"
+#: Client -> server: unblock a user, ``{"user_id"}``; acked like ``block``.
+EVENT_UNBLOCK = "unblock"
+#: Client -> server: the users the user blocks; acked ``{"ok": true, "blocked"}``.
+EVENT_BLOCKS = "blocks"
 
 # -- error codes --------------------------------------------------------------------
 
@@ -66,9 +83,16 @@ ERROR_CODES: dict[str, str] = {
     "message_too_long": "The message is longer than CHATROOM_MAX_MESSAGE_LENGTH.",
     "invalid_room": "The room name breaks the room name rule.",
     "not_in_room": "The client has not joined the room it posts to or leaves.",
-    "unknown_room": "CHATROOM_ROOMS is a fixed list and the room is not on it.",
-    "forbidden": "A permission hook (can_join, can_post) refused the request.",
-    "login_required": "CHATROOM_REQUIRE_LOGIN is on and the user is not signed in.",
+    "unknown_room": "CHATROOM_ROOMS is a fixed list and the room is not on it, or "
+    "the room is a direct conversation or private room the user is not a member "
+    "of (or that does not exist: the two are not told apart).",
+    "forbidden": "A permission hook (can_join, can_post, can_dm) refused the "
+    "request, or a user the caller wants to message blocks them.",
+    "login_required": "CHATROOM_REQUIRE_LOGIN is on and the user is not signed in, "
+    "or a guest asked for what only signed-in users may do (dm, read markers "
+    "kept in the database, block).",
+    "too_many_members": "A direct conversation would have more than "
+    "CHATROOM_DM_MAX_MEMBERS members.",
     "invalid_name": "The nickname breaks the nickname rule.",
     "name_taken": "The nickname looks like a signed-in user's who is here, or like "
     "a name in CHATROOM_RESERVED_NAMES.",
@@ -390,6 +414,52 @@ def parse_message_id(payload: Any) -> str:
     if not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
         raise ChatError("invalid_payload", '"id" must be a message id.')
     return message_id
+
+
+#: The longest user id a client may name (``dm``, ``block``, ``mute``).
+USER_ID_MAX = 255
+
+
+def _user_id(value: Any, field_name: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= USER_ID_MAX:
+        raise ChatError(
+            "invalid_payload",
+            f'"{field_name}" must be a user id of 1 to 255 characters.',
+        )
+    return value
+
+
+def parse_user(payload: Any) -> str:
+    """Parse a ``block`` / ``unblock`` payload ``{"user_id"}``."""
+    return _user_id(_object(payload, '{"user_id": "ada"}').get("user_id"), "user_id")
+
+
+def parse_dm(payload: Any, max_members: int) -> list[str]:
+    """Parse a ``dm`` payload ``{"user_id"}`` or ``{"user_ids": [...]}``: the ids
+    of the other users, distinct, in the order given (at most *max_members*
+    ids however many repeats; the service checks the size with the caller)."""
+    data = _object(payload, '{"user_id": "ada"}')
+    one, many = data.get("user_id"), data.get("user_ids")
+    if (one is None) == (many is None):
+        raise ChatError("invalid_payload", 'Give "user_id" or "user_ids", not both.')
+    if one is not None:
+        return [_user_id(one, "user_id")]
+    if not isinstance(many, list) or not many:
+        raise ChatError("invalid_payload", '"user_ids" must be a non-empty list.')
+    if len(many) > max_members * 2:
+        raise ChatError(
+            "too_many_members", f"A conversation has at most {max_members} members."
+        )
+    return list(dict.fromkeys(_user_id(user, "user_ids") for user in many))
+
+
+def parse_read(payload: Any) -> tuple[str, int]:
+    """Parse a ``read`` payload ``{"room", "seq"}``."""
+    room = parse_room(payload)
+    seq = _seq_field(payload, "seq")
+    if seq is None:
+        raise ChatError("invalid_payload", '"seq" must be a sequence number.')
+    return room, seq
 
 
 MAX_MUTE_SECONDS = 7 * 24 * 3600

@@ -16,20 +16,23 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
 
 from . import signals
-from .backends.interfaces import MessageStore
-from .backends.select import Backends
-from .config import ChatConfig
+from .backends.interfaces import DM_PREFIX, Conversations, MessageStore, RoomInfo
+from .backends.select import Backends, conversations_of
+from .config import ChatConfig, ConfigError
 from .core.announcer import Announcer
 from .core.connections import Connections
 from .core.moderation import PROCESS_ACTIONS, Moderation
 from .core.publisher import Publisher
+from .core.readstate import ReadState
 from .core.rooms import RecentHistory, RoomLocks, Rooms
 from .core.runtime import Realtime
 from .identity import (
@@ -43,8 +46,10 @@ from .names import look_alike
 from .policy import Policy
 from .protocol import (
     EVENT_DELETED,
+    EVENT_DM,
     EVENT_RENAMED,
     EVENT_TYPING,
+    EVENT_UNREAD,
     EVENT_WELCOME,
     SYSTEM_SENDER_ID,
     ChatError,
@@ -59,6 +64,14 @@ log = logging.getLogger("flask_chatroom")
 
 #: The most messages one ``history`` request (event or HTTP) returns.
 MAX_HISTORY_PAGE = 200
+
+#: How long the service remembers that a room has no recorded kind (a public
+#: room), in seconds: the message path asks the store at most this often per
+#: room. A recorded kind never changes, so it is remembered for good.
+ROOM_KIND_TTL = 5.0
+
+#: The kinds of room only their stored members may see, join, read and post in.
+MEMBERS_ONLY = frozenset({"dm", "private"})
 
 # Whether this process's heap was frozen (CHATROOM_FREEZE_HEAP): once per process.
 _heap_frozen = False
@@ -81,6 +94,7 @@ class ChatService:
     rooms: Rooms
     publisher: Publisher
     backends: Backends
+    read_state: ReadState | None
 
     def __init__(
         self,
@@ -96,6 +110,16 @@ class ChatService:
         self.realtime = realtime
         self.guest_tokens = GuestTokens(config.guest_ttl)
         self._setup: Callable[[], Backends] | None = setup
+        # Rooms with a kind, DMs, members, read markers and blocks live beside
+        # the chat's own stores; a host's own MessageStore has none of them.
+        self.conversations: Conversations | None
+        try:
+            self.conversations = conversations_of(store)
+        except ConfigError:
+            self.conversations = None
+        # room -> (its recorded kind or None, until when a None holds)
+        self._kinds: dict[str, tuple[str | None, float]] = {}
+        self._kinds_lock = threading.Lock()
 
     # -- wiring ---------------------------------------------------------------------
 
@@ -136,6 +160,11 @@ class ChatService:
             self.store, backends.presence, realtime, self.announcer, locks, recent
         )
         self.publisher = Publisher(self.store, realtime, locks, recent)
+        self.read_state = (
+            ReadState(self.conversations, realtime)
+            if self.conversations is not None
+            else None
+        )
         self._setup = None
 
     # -- who is speaking ------------------------------------------------------------
@@ -240,15 +269,59 @@ class ChatService:
     # -- permissions ----------------------------------------------------------------
 
     def check_may_read(self, user: Identity, room: str) -> None:
-        """:raises ChatError: ``unknown_room`` or ``forbidden``."""
-        if not self.config.room_exists(room):
-            raise ChatError("unknown_room", f"There is no room {room!r}.")
+        """Whether *user* may see, join and read *room*, for every door (``join``,
+        ``since`` catch-up, ``history``, ``read``, the HTTP API, room pages).
+
+        :raises ChatError: ``unknown_room`` or ``forbidden``.
+        """
+        self._check_room(user, room, cached=False)
         if not self.policy.may_join(user, room):
             raise ChatError("forbidden", f"You may not join {room!r}.")
 
+    def _check_room(self, user: Identity, room: str, cached: bool) -> None:
+        """The one rule of who may use *room* at all: a DM or private room
+        (:data:`MEMBERS_ONLY`) only its stored members, asked of the store
+        every time; any other room anyone, when it exists. A ``dm-`` room
+        that was never recorded, and a members-only room of others, are
+        refused exactly as a room that does not exist.
+
+        :param cached: may trust that a room had no recorded kind a few
+            seconds ago (:data:`ROOM_KIND_TTL`): the message path does.
+        :raises ChatError: ``unknown_room``.
+        """
+        kind = self.room_kind(room, cached)
+        if kind in MEMBERS_ONLY:
+            conversations = self.conversations
+            assert conversations is not None  # there is a kind
+            if conversations.is_member(room, user.id):
+                return
+        elif not room.startswith(DM_PREFIX) and self.config.room_exists(room):
+            return
+        raise ChatError("unknown_room", f"There is no room {room!r}.")
+
+    def room_kind(self, room: str, cached: bool = False) -> str | None:
+        """*room*'s recorded kind (``"public"``, ``"private"``, ``"dm"``), or
+        ``None`` for a room that was never recorded (a public one)."""
+        conversations = self.conversations
+        if conversations is None:
+            return None
+        now = time.monotonic()
+        known = self._kinds.get(room)
+        if known is not None and (known[0] is not None or (cached and now < known[1])):
+            return known[0]
+        info = conversations.room_info(room)
+        kind = info.kind if info is not None else None
+        with self._kinds_lock:
+            if len(self._kinds) > 10_000:
+                self._kinds.clear()
+            self._kinds[room] = (kind, now + ROOM_KIND_TTL)
+        return kind
+
     def _check_may_post(self, user: Identity, room: str) -> None:
-        """:raises ChatError: ``forbidden`` (the host's ``can_post``) or
-        ``muted``; for posting and for saying one is typing."""
+        """:raises ChatError: ``unknown_room`` (a members-only room the user is
+        not a member of, see :meth:`_check_room`), ``forbidden`` (the host's
+        ``can_post``) or ``muted``; for posting and for saying one is typing."""
+        self._check_room(user, room, cached=True)
         if not self.policy.may_post(user, room):
             raise ChatError("forbidden", f"You may not post in {room!r}.")
         self.moderation.check_not_muted(room, user)
@@ -384,6 +457,11 @@ class ChatService:
         if identity is not None and identity.anonymous:
             # A guest's nickname lives CHATROOM_GUEST_TTL past its last connection.
             self.backends.userdata.touch_nickname(identity.id)
+            # Its read markers live as long as its connections to this process.
+            if self.read_state is not None and not self.connections.sids_of(
+                identity.id
+            ):
+                self.read_state.forget_guest(identity.id)
         self.announcer.announce_later(changes)
 
     def disconnect_user(self, user_id: str) -> int:
@@ -422,7 +500,24 @@ class ChatService:
             message, user, self.config.max_message_length
         )
         stored, _created = self.publisher.publish(message)
+        if stored.seq is not None:
+            self._read_own(user, room, stored.seq)
         return stored
+
+    def _read_own(self, user: Identity, room: str, seq: int) -> None:
+        """The sender has read their own message: their marker moves to it (for
+        a signed-in user at most one write a second per room, see
+        :class:`~flask_chatroom.core.readstate.ReadState`)."""
+        read_state = self.read_state
+        if read_state is None:
+            return
+        if user.anonymous:
+            read_state.guest_mark(user.id, room, seq)
+            return
+        try:
+            read_state.mark_soon(user.id, room, seq)
+        except Exception:  # the message stands; the marker catches up later
+            log.exception("chat: could not store %s's read marker", user.id)
 
     def join(self, sid: str, room: str, since: int | None = None) -> None:
         """``join``: enter *room* and get its history, or the messages after
@@ -433,10 +528,13 @@ class ChatService:
         self.moderation.check_rate(sid, user, "join", address)
         if since is not None:
             self.moderation.check_rate(sid, user, "history")
+        self._check_room_count(sid, room)
+        self.rooms.join(sid, user, room, since)
+
+    def _check_room_count(self, sid: str, room: str) -> None:
         rooms = self.backends.presence.rooms_of(sid)
         if room not in rooms and len(rooms) >= self.config.max_rooms_per_connection:
             raise ChatError("too_many_rooms", "You are in too many rooms; leave one.")
-        self.rooms.join(sid, user, room, since)
 
     def leave(self, sid: str, room: str) -> None:
         """``leave``: leave a room the connection is in."""
@@ -466,15 +564,185 @@ class ChatService:
 
     def room_list(self, user: Identity | None) -> list[dict[str, Any]]:
         """The rooms *user* may join (every room for ``None``: the host's own
-        code), with their user counts: of the fixed ``CHATROOM_ROOMS`` (with 0
-        for empty ones), or of every room someone is in with open rooms."""
+        code), with their user counts and kinds: of the fixed ``CHATROOM_ROOMS``
+        (with 0 for empty ones), or of every room someone is in with open rooms,
+        but DMs and private rooms only for their stored members; then the
+        rooms *user* is a stored member of (their DMs among them, with the
+        other ``members``). For a user, each room has ``unread``, ``mentions``
+        and ``last_seq`` too (one query for all)."""
         counts = self.backends.presence.rooms()
-        names = list(self.config.rooms or sorted(counts))
-        return [
-            {"name": name, "count": counts.get(name, 0)}
-            for name in names
-            if user is None or self.policy.may_join(user, name)
-        ]
+        conversations = self.conversations
+        mine: list[RoomInfo] = []
+        if user is not None and conversations is not None:
+            mine = conversations.rooms_of(user.id)
+        member_of = {info.room for info in mine}
+        listed: list[dict[str, Any]] = []
+        for name in self.config.rooms or sorted(counts):
+            if name in member_of or (user is not None and name.startswith(DM_PREFIX)):
+                continue
+            kind = self.room_kind(name, cached=True) or "public"
+            if user is not None and kind in MEMBERS_ONLY:
+                continue
+            if user is None or self.policy.may_join(user, name):
+                listed.append(
+                    {"name": name, "kind": kind, "count": counts.get(name, 0)}
+                )
+        for info in mine:
+            if user is not None and not self.policy.may_join(user, info.room):
+                continue
+            entry: dict[str, Any] = {
+                "name": info.room,
+                "kind": info.kind,
+                "count": counts.get(info.room, 0),
+            }
+            if info.title:
+                entry["title"] = info.title
+            if info.kind == "dm":
+                entry["members"] = [
+                    {"id": other, "name": self.connections.name_of(other)}
+                    for other in info.dm_members
+                    if user is None or other != user.id
+                ]
+            listed.append(entry)
+        if user is not None:
+            unread = self.unread(user, [entry["name"] for entry in listed])
+            for entry in listed:
+                entry.update(unread.get(entry["name"], {}))
+        return listed
+
+    def unread(self, user: Identity, rooms: Iterable[str]) -> dict[str, dict[str, int]]:
+        """What *user* has not read in each of *rooms*: room ->
+        ``{"unread", "mentions", "last_seq"}``, computed from ``seq`` in one
+        query (a guest's markers are the ones kept for its connections; guests
+        are never mentioned)."""
+        conversations, read_state = self.conversations, self.read_state
+        rooms = list(rooms)
+        if conversations is None or read_state is None or not rooms:
+            return {}
+        markers: dict[str, int] = {}
+        if user.anonymous:
+            markers = read_state.guest_markers(user.id)
+        else:
+            read_state.flush(user.id)
+        result: dict[str, dict[str, int]] = {}
+        for room, counts in conversations.unread(user.id, rooms).items():
+            unread, mentions = counts.unread, counts.mentions
+            if user.anonymous:
+                read = min(markers.get(room, 0), counts.last_seq)
+                unread, mentions = counts.last_seq - read, 0
+            result[room] = {
+                "unread": unread,
+                "mentions": mentions,
+                "last_seq": counts.last_seq,
+            }
+        return result
+
+    # -- direct messages, read state, blocks -----------------------------------------
+
+    def _conversations(self) -> Conversations:
+        if self.conversations is None:
+            raise ChatError("forbidden", "This chat keeps no direct conversations.")
+        return self.conversations
+
+    def dm(self, sid: str, user_ids: list[str]) -> str:
+        """``dm``: open (or find) the direct conversation between the caller and
+        *user_ids*; the caller's connection joins it and every connection of its
+        members (in every process) is told with a ``dm`` event.
+
+        :raises ChatError: ``login_required`` (a guest, unless ``can_dm`` lets
+            it), ``forbidden`` (``can_dm``, a block, or the caller is no longer
+            a member of that conversation), ``too_many_members``,
+            ``invalid_payload`` (nobody but the caller), ``too_many_rooms``,
+            ``rate_limited``.
+        """
+        user = self.user_of(sid)
+        self.moderation.check_rate(sid, user, "dm")
+        others = sorted(set(user_ids) - {user.id})
+        if not others:
+            raise ChatError("invalid_payload", "Name someone other than yourself.")
+        if len(others) + 1 > self.config.dm_max_members:
+            raise ChatError(
+                "too_many_members",
+                f"A conversation has at most {self.config.dm_max_members} members.",
+            )
+        if not self.policy.may_dm(user, others):
+            if user.anonymous:
+                raise ChatError("login_required", "Sign in to send direct messages.")
+            raise ChatError("forbidden", "You may not message them.")
+        conversations = self._conversations()
+        refused = ChatError("forbidden", "You may not message them.")
+        if any(user.id in conversations.blocked(other) for other in others):
+            raise refused  # the same refusal as the hook's: a block is not told
+        room = conversations.dm_room([user.id, *others], created_by=user.id)
+        if not conversations.is_member(room, user.id):
+            raise refused  # they were taken out of this conversation
+        self._check_room_count(sid, room)
+        self.rooms.join(sid, user, room)
+        members = [user.id, *others]
+        news = {
+            "room": room,
+            "kind": "dm",
+            "members": sorted(members),
+            "created_by": user.id,
+        }
+        for member in members:
+            for other in self.backends.presence.connections_of(member):
+                if other != sid:
+                    self.realtime.emit(EVENT_DM, news, to=other)
+        return room
+
+    def read(self, sid: str, room: str, seq: int) -> dict[str, Any]:
+        """``read``: the user has read *room* up to *seq* (the marker moves only
+        forward, and never past the room's last ``seq``). The user's other
+        connections (in every process) get an ``unread`` event.
+
+        :returns: ``{"room", "unread", "mentions", "last_seq"}`` after it.
+        """
+        user = self.user_of(sid)
+        self.check_may_read(user, room)
+        self.moderation.check_rate(sid, user, "read")
+        self._conversations()
+        read_state = self.read_state
+        assert read_state is not None
+        if user.anonymous:
+            last_seq = self.unread(user, [room])[room]["last_seq"]
+            read_state.guest_mark(user.id, room, min(seq, last_seq))
+            others = [s for s in self.connections.sids_of(user.id) if s != sid]
+        else:
+            read_state.mark(user.id, room, seq)
+            others = [
+                s for s in self.backends.presence.connections_of(user.id) if s != sid
+            ]
+        state: dict[str, Any] = {"room": room, **self.unread(user, [room])[room]}
+        for other in others:
+            self.realtime.emit(EVENT_UNREAD, state, to=other)
+        return state
+
+    def _signed_in(self, sid: str, doing: str) -> Identity:
+        user = self.user_of(sid)
+        if user.anonymous:
+            raise ChatError("login_required", f"Sign in to {doing}.")
+        return user
+
+    def block(self, sid: str, other: str, blocked: bool = True) -> list[str]:
+        """``block`` / ``unblock``: a signed-in user (un)blocks *other*; the
+        users they block now, sorted. Blocked users cannot open a direct
+        conversation with them (and are not told why)."""
+        user = self._signed_in(sid, "block users")
+        self.moderation.check_rate(sid, user, "dm")
+        conversations = self._conversations()
+        if other == user.id:
+            raise ChatError("invalid_payload", "You cannot block yourself.")
+        if blocked:
+            conversations.block(user.id, other)
+        else:
+            conversations.unblock(user.id, other)
+        return sorted(conversations.blocked(user.id))
+
+    def blocks(self, sid: str) -> list[str]:
+        """``blocks``: the users a signed-in user blocks, sorted."""
+        user = self._signed_in(sid, "block users")
+        return sorted(self._conversations().blocked(user.id))
 
     def typing(self, sid: str, room: str, typing: bool) -> None:
         """``typing``: tell the room's other members."""

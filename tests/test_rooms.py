@@ -92,12 +92,13 @@ def test_a_fixed_room_list_refuses_other_rooms() -> None:
     assert call(client, "join", {"room": "dev"})["ok"] is True
     assert call(client, "join", {"room": "random"})["error"]["code"] == "unknown_room"
     rooms = call(client, "rooms")
+    unread = {"unread": 0, "mentions": 0, "last_seq": 0}
     assert rooms == {
         "ok": True,
         "rooms": [
-            {"name": "lobby", "count": 1},
-            {"name": "dev", "count": 1},
-            {"name": "ops", "count": 0},
+            {"name": "lobby", "kind": "public", "count": 1, **unread},
+            {"name": "dev", "kind": "public", "count": 1, **unread},
+            {"name": "ops", "kind": "public", "count": 0, **unread},
         ],
     }
     http = app.test_client()
@@ -111,10 +112,11 @@ def test_open_rooms_list_the_rooms_people_are_in(connect: Connect) -> None:
     call(alice, "join", {"room": "dev"})
     call(bob, "join", {"room": "dev"})
     call(bob, "join", {"room": "zoo"})
-    assert call(alice, "rooms")["rooms"] == [
-        {"name": "dev", "count": 2},
-        {"name": "lobby", "count": 2},
-        {"name": "zoo", "count": 1},
+    rooms = call(alice, "rooms")["rooms"]
+    assert [(r["name"], r["kind"], r["count"]) for r in rooms] == [
+        ("dev", "public", 2),
+        ("lobby", "public", 2),
+        ("zoo", "public", 1),
     ]
 
 

@@ -123,7 +123,12 @@ def test_two_processes_behind_nginx_keep_every_promise(
     # One user on both processes shares one rate-limit budget (burst 4).
     cookie = sign_in(a.url, "ada")
     ada_a = ChatClient(a.url, transports=["websocket"], headers={"Cookie": cookie})
-    ada_b = ChatClient(b.url, transports=["websocket"], headers={"Cookie": cookie})
+    ada_b = ChatClient(
+        b.url,
+        transports=["websocket"],
+        headers={"Cookie": cookie},
+        events=["unread"],
+    )
     assert ada_a.next("welcome")["client"] == ada_b.next("welcome")["client"] == "Ada"
     # Presence lists the users of both processes.
     assert latest_presence(clients["a1"], 6) == sorted([*names.values(), "Ada"])
@@ -132,6 +137,26 @@ def test_two_processes_behind_nginx_keep_every_promise(
     ]
     assert [r["ok"] for r in results] == [True, True, True, True, False, False]
     assert results[4]["error"]["code"] == "rate_limited"
+
+    # A DM opened on process A reaches its member on process B, and the read
+    # state of one user's tab reaches their tab on the other process.
+    grace_b = ChatClient(
+        b.url,
+        transports=["websocket"],
+        headers={"Cookie": sign_in(a.url, "grace")},
+        events=["dm"],
+    )
+    assert grace_b.next("welcome")["user_id"] == "grace"
+    opened = ada_a.client.call("dm", {"user_id": "grace"}, namespace="/chat")
+    assert opened["ok"] is True, opened
+    news = grace_b.next("dm")
+    assert (news["room"], news["members"]) == (opened["room"], ["ada", "grace"])
+    rooms = grace_b.client.call("rooms", namespace="/chat")["rooms"]
+    assert {r["name"]: r["kind"] for r in rooms}[opened["room"]] == "dm"
+    read = ada_a.client.call("read", {"room": "lobby", "seq": 1}, namespace="/chat")
+    assert read["ok"] is True, read
+    assert ada_b.next("unread") == {key: read[key] for key in read if key != "ok"}
+    grace_b.client.disconnect()
 
     # The browser, through nginx, talks with users on both processes.
     page = browser.new_page()

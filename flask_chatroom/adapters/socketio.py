@@ -22,29 +22,37 @@ from socketio.exceptions import ConnectionRefusedError
 
 from ..core.runtime import Realtime
 from ..protocol import (
+    EVENT_BLOCK,
+    EVENT_BLOCKS,
     EVENT_DELETE,
+    EVENT_DM,
     EVENT_ERROR,
     EVENT_HISTORY,
     EVENT_JOIN,
     EVENT_LEAVE,
     EVENT_MUTE,
     EVENT_NICKNAME,
+    EVENT_READ,
     EVENT_ROOMS,
     EVENT_SEND,
     EVENT_TYPING,
+    EVENT_UNBLOCK,
     ChatError,
     error_ack,
     json_nesting_exceeds,
     parse_auth_since,
     parse_auth_token,
+    parse_dm,
     parse_history,
     parse_join,
     parse_message_id,
     parse_mute,
     parse_nickname,
+    parse_read,
     parse_room,
     parse_send,
     parse_typing,
+    parse_user,
 )
 from ..service import MAX_HISTORY_PAGE, ChatService, get_service
 
@@ -61,6 +69,11 @@ EVENTS: dict[str, str] = {
     EVENT_HISTORY: "on_history",
     EVENT_DELETE: "on_delete_message",
     EVENT_MUTE: "on_mute",
+    EVENT_DM: "on_dm",
+    EVENT_READ: "on_read",
+    EVENT_BLOCK: "on_block",
+    EVENT_UNBLOCK: "on_unblock",
+    EVENT_BLOCKS: "on_blocks",
 }
 
 #: Events whose handler asks the host who the user is now (a privileged action
@@ -296,6 +309,33 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         room, user_id, seconds = parse_mute(payload)
         until = get_service().mute(sid, room, user_id, seconds)
         return {"ok": True, "room": room, "user_id": user_id, "until": until}
+
+    def on_dm(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``dm`` ``{"user_id"}`` or ``{"user_ids"}``: open a direct conversation."""
+        service = get_service()
+        user_ids = parse_dm(payload, service.config.dm_max_members)
+        return {"ok": True, "room": service.dm(sid, user_ids)}
+
+    def on_read(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``read`` ``{"room", "seq"}``: move the user's read marker forward."""
+        room, seq = parse_read(payload)
+        return {"ok": True, **get_service().read(sid, room, seq)}
+
+    def on_block(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``block`` ``{"user_id"}``: a signed-in user blocks another."""
+        user_id = parse_user(payload)
+        blocked = get_service().block(sid, user_id)
+        return {"ok": True, "user_id": user_id, "blocked": blocked}
+
+    def on_unblock(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``unblock`` ``{"user_id"}``: a signed-in user unblocks another."""
+        user_id = parse_user(payload)
+        blocked = get_service().block(sid, user_id, blocked=False)
+        return {"ok": True, "user_id": user_id, "blocked": blocked}
+
+    def on_blocks(self, sid: str, *_: Any) -> dict[str, Any]:
+        """``blocks``: the users a signed-in user blocks."""
+        return {"ok": True, "blocked": get_service().blocks(sid)}
 
 
 class SocketIORealtime(Realtime):

@@ -91,6 +91,19 @@ class Connections:
                 self._identities[sid] = renamed
         return renamed, sids
 
+    def sids_of(self, user_id: str) -> list[str]:
+        """The connections of *user_id* in this process."""
+        with self._lock:
+            return sorted(self._sids_of.get(user_id, ()))
+
+    def name_of(self, user_id: str) -> str | None:
+        """The display name of *user_id*, if they are connected to this process."""
+        with self._lock:
+            sids = self._sids_of.get(user_id)
+            sid = next(iter(sids)) if sids else None
+            identity = self._identities.get(sid) if sid is not None else None
+        return identity.name if identity is not None else None
+
     def signed_in_names(self) -> set[str]:
         """The display names of signed-in users connected now, as they show."""
         identities = list(self._identities.values())
