@@ -118,6 +118,8 @@ class Client(asyncio.Protocol):
         path: str,
         origin: str,
         deflate: bool,
+        cookie: str | None = None,
+        ask_rooms: bool = False,
     ) -> None:
         self.fleet = fleet
         self.stats = fleet.stats
@@ -133,8 +135,17 @@ class Client(asyncio.Protocol):
             "Connection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {self.key.decode()}\r\n"
             "Sec-WebSocket-Version: 13\r\n"
-            f"Origin: {origin}\r\n" + (OFFER_DEFLATE if deflate else "") + "\r\n"
+            f"Origin: {origin}\r\n"
+            + (f"Cookie: {cookie}\r\n" if cookie else "")
+            + (OFFER_DEFLATE if deflate else "")
+            + "\r\n"
         ).encode()
+        # "rooms" mode: ask for the room list as soon as connected, and time it
+        # from the start of the TCP connection to its acknowledgement.
+        self.ask_rooms = ask_rooms
+        self.started_ns = 0
+        self.rooms_reply: asyncio.Future[Any] | None = None
+        self.rooms_ns = 0
         self.transport: asyncio.Transport | None = None
         self.upgraded = False  # the 101 came and checked out
         self.open = False  # the transport is usable
@@ -348,6 +359,9 @@ class Client(asyncio.Protocol):
                 future.set_result(json.loads(body[found.end() :]))
         elif payload.startswith(b"40"):
             self.fleet.settle(self, True)
+            if self.ask_rooms:
+                self.rooms_reply = self.event_ack("rooms", {})
+                self.rooms_reply.add_done_callback(self.got_rooms)
         elif payload.startswith(b"44"):
             self.fleet.settle(self, False)
         elif payload.startswith(b"0") and not self.engine_open:
@@ -360,6 +374,9 @@ class Client(asyncio.Protocol):
         name = found.group(1).decode(errors="replace") if found else "?"
         counts = self.stats.other_events
         counts[name] = counts.get(name, 0) + 1
+
+    def got_rooms(self, _: asyncio.Future[Any]) -> None:
+        self.rooms_ns = time.monotonic_ns() - self.started_ns
 
     def got_echo(self) -> None:
         self.waiting_for = None
@@ -473,8 +490,11 @@ async def connect_all(
     stats: Stats,
     timeout: float,
     window: int = 1000,
+    cookies: list[str] | None = None,
+    ask_rooms: bool = False,
 ) -> tuple[list[Client], float]:
-    """Connect ``count`` clients, at most ``window`` handshakes at a time."""
+    """Connect ``count`` clients, at most ``window`` handshakes at a time;
+    client ``i`` sends ``cookies[i % len(cookies)]`` when there are cookies."""
     loop = asyncio.get_running_loop()
     parts = urlsplit(url)
     secure = parts.scheme == "https"
@@ -485,12 +505,22 @@ async def connect_all(
     context = ssl.create_default_context() if secure else None
     fleet = Fleet(stats, count, window)
     clients = [
-        Client(fleet, namespace, parts.netloc, path, origin, deflate)
-        for _ in range(count)
+        Client(
+            fleet,
+            namespace,
+            parts.netloc,
+            path,
+            origin,
+            deflate,
+            cookies[i % len(cookies)] if cookies else None,
+            ask_rooms,
+        )
+        for i in range(count)
     ]
     opening: set[asyncio.Task[Any]] = set()
 
     async def open_one(client: Client) -> None:
+        client.started_ns = time.monotonic_ns()
         try:
             await loop.create_connection(lambda: client, host, port, ssl=context)
         except OSError:
@@ -531,6 +561,10 @@ async def move_to_room(clients: list[Client], room: str, default_room: str) -> N
         client.room = room
 
 
+def median_int(values: list[int]) -> int | None:
+    return sorted(values)[len(values) // 2] if values else None
+
+
 def percentile(lat: list[int], share: float) -> float | None:
     return (
         round(lat[min(int(len(lat) * share), len(lat) - 1)] / 1e6, 2) if lat else None
@@ -540,6 +574,10 @@ def percentile(lat: list[int], share: float) -> float | None:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     stats = Stats()
+    cookies = None
+    if args.cookies:
+        with open(args.cookies) as lines:
+            cookies = [line.strip() for line in lines if line.strip()]
     clients, connect_time = await connect_all(
         args.url,
         args.namespace,
@@ -547,6 +585,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         args.deflate,
         stats,
         args.connect_timeout,
+        window=args.window,
+        cookies=cookies,
+        ask_rooms=args.mode == "rooms",
     )
     result: dict[str, Any] = {
         "clients": args.clients,
@@ -556,6 +597,34 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "deflate_negotiated": stats.deflate,
     }
     live = [c for c in clients if c.connected and c.open]
+    if args.mode == "rooms":
+        # Every client asked for its room list when it connected: wait for the
+        # answers, then time them.
+        replies = [c.rooms_reply for c in live if c.rooms_reply is not None]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*replies), args.connect_timeout)
+        times = sorted(c.rooms_ns for c in live if c.rooms_ns)
+        answered = [r.result() for r in replies if r.done()]
+        rooms_listed = [
+            len(a[0].get("rooms", [])) for a in answered if a and isinstance(a[0], dict)
+        ]
+        result.update(
+            rooms_acked=len(times),
+            rooms_p50_ms=percentile(times, 0.5),
+            rooms_p99_ms=percentile(times, 0.99),
+            rooms_max_ms=round(times[-1] / 1e6, 2) if times else None,
+            all_rooms_acked_s=round(
+                (
+                    max(c.started_ns + c.rooms_ns for c in live if c.rooms_ns)
+                    - min(c.started_ns for c in live)
+                )
+                / 1e9,
+                2,
+            )
+            if times
+            else None,
+            rooms_per_list=median_int(rooms_listed),
+        )
     if args.room:
         await move_to_room(live, args.room, args.default_room)
     senders = live[: args.senders]
@@ -568,7 +637,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     gc.disable()
     ticker = Ticker(args.tick_ms / 1000)
     ticker.start()
-    if args.mode == "connect":
+    if args.mode in ("connect", "rooms"):
         await asyncio.sleep(args.hold)
     elif args.mode == "storm":
         # Every connection drops at once and every client connects again (a
@@ -739,7 +808,7 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument(
         "--mode",
-        choices=["connect", "rate", "flat", "small", "ingest", "storm"],
+        choices=["connect", "rate", "flat", "small", "ingest", "storm", "rooms"],
         default="rate",
     )
     parser.add_argument("--senders", type=int, default=10)
@@ -747,6 +816,12 @@ def parse() -> argparse.Namespace:
         "--room", help="after connecting, join this room, leave the default one"
     )
     parser.add_argument("--default-room", default="lobby")
+    parser.add_argument(
+        "--cookies", help="a file of Cookie header values, one per client in turn"
+    )
+    parser.add_argument(
+        "--window", type=int, default=1000, help="most handshakes at a time"
+    )
     parser.add_argument(
         "--rate", type=float, default=20.0, help="messages/s; 0 = flat out"
     )

@@ -291,6 +291,48 @@ def run_small(specs: list[Spec], rounds: int, workdir: Path) -> list[dict[str, A
     return rows
 
 
+def run_rooms(workdir: Path) -> list[dict[str, Any]]:
+    """Conversations: 1,024 signed-in users, each a member of 20 rooms and 5
+    direct conversations (``benchmarks/conversations_app.py`` seeds them), all
+    connecting at once; each asks for its room list (with unread counts) as soon
+    as it is connected. Time from the TCP connect to the list, p50 and p99;
+    twice, on a fresh server each."""
+    rows = []
+    for attempt in range(2):
+        database = f"sqlite:///{workdir / f'rooms-{attempt}.sqlite3'}"
+        cookies = workdir / f"cookies-{attempt}.txt"
+        env = chatroom_env(database)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "conversations_app.py"),
+                "seed",
+                database,
+                str(cookies),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=True,
+        )
+        spec = Spec(CHATROOM, "benchmarks.conversations_app:create_app()", "/chat", env)
+        server = Server(spec)
+        try:
+            result = loadgen(
+                server,
+                clients=1024,
+                mode="rooms",
+                cookies=cookies,
+                hold=1,
+                connect_timeout=60,
+            )
+        finally:
+            server.stop()
+        result.update(server=spec.name, mode="rooms", round=attempt)
+        rows.append(result)
+        print(json.dumps(result), flush=True)
+    return rows
+
+
 STORM_CHATTERS, STORM_CLIENTS, STORM_SECONDS = 1000, 15000, 35
 
 
@@ -500,7 +542,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["fanout", "small", "ingest", "storm"],
+        choices=["fanout", "small", "ingest", "storm", "rooms"],
         help="run one part (results go to results/<date>-<part>.json)",
     )
     parser.add_argument(
@@ -530,13 +572,15 @@ def main() -> None:
             chatroom_env(f"sqlite:///{workdir / 'chat.sqlite3'}"),
         ),
     ]
-    if not args.no_node and args.only != "ingest":
+    if not args.no_node and args.only not in ("ingest", "rooms"):
         report["versions"].update(install_node())
         servers.append(Spec(NODE, str(NODE_DIR / "server.js"), "/", node=True))
     for spec in servers if args.only in (None, "fanout") else []:
         report["rows"] += run_server_suite(spec, args.quick)
     if args.only in (None, "small"):
         report["rows"] += run_small(servers, 1 if args.quick else 3, workdir)
+    if args.only in (None, "rooms"):
+        report["rows"] += run_rooms(workdir)
     if args.only == "storm" or (args.only is None and not args.quick):
         # The tutorial-style baseline has no rooms.
         report["rows"] += run_storm([s for s in servers if s.name != BASELINE])
@@ -545,7 +589,11 @@ def main() -> None:
     # share is the median of the pairs' ratios.
     shares = []
     for attempt in range(
-        0 if args.only in ("fanout", "small", "storm") else 1 if args.quick else 3
+        0
+        if args.only in ("fanout", "small", "storm", "rooms")
+        else 1
+        if args.quick
+        else 3
     ):
         pair = {}
         for store, database in (

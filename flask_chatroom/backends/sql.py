@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -726,6 +727,51 @@ class SQLStore(MessageStore):
             self._engine.dispose()
 
 
+def _rooms_of_query() -> Any:
+    return (
+        select(room_info_table)
+        .join(members_table, members_table.c.room == room_info_table.c.room)
+        .where(members_table.c.user_id == bindparam("user_id"))
+    )
+
+
+def _unread_query() -> Any:
+    """Each asked-for room's last ``seq``, the user's read marker in it and the
+    mentions of the user after the marker, in one statement."""
+    markers = read_markers_table
+    read = func.coalesce(markers.c.seq, 0)
+    mentions = (
+        select(func.count())
+        .select_from(mentions_table)
+        .where(
+            mentions_table.c.user_id == bindparam("user_id"),
+            mentions_table.c.room == rooms_table.c.room,
+            mentions_table.c.seq > read,
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(rooms_table.c.room, rooms_table.c.last_seq, read, mentions)
+        .select_from(
+            rooms_table.outerjoin(
+                markers,
+                and_(
+                    markers.c.room == rooms_table.c.room,
+                    markers.c.user_id == bindparam("user_id"),
+                ),
+            )
+        )
+        .where(rooms_table.c.room.in_(bindparam("rooms", expanding=True)))
+    )
+
+
+# Built once: the room list asks both at every connect, and building a statement
+# cost SQLAlchemy several times what SQLite takes to answer it (the compiled form
+# is cached per statement object and its parameters' shape).
+_ROOMS_OF = _rooms_of_query()
+_UNREAD = _unread_query()
+
+
 def _room_info(row: Any) -> RoomInfo:
     return RoomInfo(
         room=row.room,
@@ -873,13 +919,10 @@ class SQLConversations(Conversations):
             return sorted(ids)
 
     def rooms_of(self, user_id: str) -> list[RoomInfo]:
-        query = (
-            select(room_info_table)
-            .join(members_table, members_table.c.room == room_info_table.c.room)
-            .where(members_table.c.user_id == user_id)
-        )
         with self.engine.connect() as conn:
-            rooms = [_room_info(row) for row in conn.execute(query)]
+            rooms = [
+                _room_info(row) for row in conn.execute(_ROOMS_OF, {"user_id": user_id})
+            ]
         return sorted(rooms, key=lambda info: info.room)
 
     # -- read state --------------------------------------------------------------
@@ -927,33 +970,9 @@ class SQLConversations(Conversations):
         answer = {room: Unread(room, 0, 0, 0) for room in wanted}
         if not wanted:
             return answer
-        markers = read_markers_table
-        read = func.coalesce(markers.c.seq, 0)
-        mentions = (
-            select(func.count())
-            .select_from(mentions_table)
-            .where(
-                mentions_table.c.user_id == user_id,
-                mentions_table.c.room == rooms_table.c.room,
-                mentions_table.c.seq > read,
-            )
-            .scalar_subquery()
-        )
-        query = (
-            select(rooms_table.c.room, rooms_table.c.last_seq, read, mentions)
-            .select_from(
-                rooms_table.outerjoin(
-                    markers,
-                    and_(
-                        markers.c.room == rooms_table.c.room,
-                        markers.c.user_id == user_id,
-                    ),
-                )
-            )
-            .where(rooms_table.c.room.in_(wanted))
-        )
         with self.engine.connect() as conn:
-            for room, last, seq, count in conn.execute(query):
+            rows = conn.execute(_UNREAD, {"user_id": user_id, "rooms": wanted})
+            for room, last, seq, count in rows:
                 last, seq = int(last), int(seq)
                 answer[room] = Unread(room, max(last - seq, 0), int(count), last)
         return answer
