@@ -316,12 +316,13 @@ class ChatService:
         return self.room_kind(room) is not None or self._configured(room)
 
     def _may_read(self, user: Identity, room: str) -> bool:
-        """:meth:`check_may_read` as a yes or no."""
+        """:meth:`check_may_read` as a yes or no, for a room the message path
+        just used (so its kind may come from the few-seconds cache)."""
         try:
-            self.check_may_read(user, room)
+            self._check_room(user, room, cached=True)
         except ChatError:
             return False
-        return True
+        return self.policy.may_join(user, room)
 
     def room_kind(self, room: str, cached: bool = False) -> str | None:
         """*room*'s recorded kind (``"public"``, ``"private"``, ``"dm"``), or
