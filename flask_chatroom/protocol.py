@@ -540,9 +540,9 @@ def find_mentions(
             end = start + length
             if end > len(text) or (end < len(text) and _word_character(text[end])):
                 continue
-            ids = by_length[length].get(text[start:end].lower())
-            if ids:
-                for user_id in sorted(ids):
+            named = by_length[length].get(text[start:end].lower())
+            if named:
+                for user_id in sorted(named):
                     found.setdefault(user_id)
                 start = end
                 break
