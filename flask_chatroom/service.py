@@ -280,7 +280,7 @@ class ChatService:
         if not self.policy.may_join(user, room):
             raise ChatError("forbidden", f"You may not join {room!r}.")
 
-    def _check_room(self, user: Identity, room: str, cached: bool) -> None:
+    def _check_room(self, user: Identity, room: str, cached: bool) -> str | None:
         """The one rule of who may use *room* at all: a DM or private room
         (:data:`MEMBERS_ONLY`) only its stored members, asked of the store
         every time; any other room anyone, when it exists. A ``dm-`` room
@@ -289,6 +289,7 @@ class ChatService:
 
         :param cached: may trust that a room had no recorded kind a few
             seconds ago (:data:`ROOM_KIND_TTL`): the message path does.
+        :returns: the room's recorded kind (see :meth:`room_kind`).
         :raises ChatError: ``unknown_room``.
         """
         if is_valid_room_name(room):
@@ -297,9 +298,9 @@ class ChatService:
                 conversations = self.conversations
                 assert conversations is not None  # there is a kind
                 if conversations.is_member(room, user.id):
-                    return
+                    return kind
             elif kind is not None or self._configured(room):
-                return
+                return kind
         raise ChatError("unknown_room", f"There is no room {room!r}.")
 
     def _configured(self, room: str) -> bool:
@@ -342,14 +343,16 @@ class ChatService:
             self._kinds[room] = (kind, now + ROOM_KIND_TTL)
         return kind
 
-    def _check_may_post(self, user: Identity, room: str) -> None:
+    def _check_may_post(self, user: Identity, room: str) -> str | None:
         """:raises ChatError: ``unknown_room`` (a members-only room the user is
         not a member of, see :meth:`_check_room`), ``forbidden`` (the host's
-        ``can_post``) or ``muted``; for posting and for saying one is typing."""
-        self._check_room(user, room, cached=True)
+        ``can_post``) or ``muted``; for posting and for saying one is typing.
+        Returns the room's recorded kind."""
+        kind = self._check_room(user, room, cached=True)
         if not self.policy.may_post(user, room):
             raise ChatError("forbidden", f"You may not post in {room!r}.")
         self.moderation.check_not_muted(room, user)
+        return kind
 
     def _check_member(self, sid: str, room: str, doing: str) -> None:
         if not self.backends.presence.is_member(sid, room):
@@ -511,7 +514,7 @@ class ChatService:
         user = self.user_of(sid)
         room = request.room or self.config.default_room
         self._check_member(sid, room, "posting to it")
-        self._check_may_post(user, room)
+        kind = self._check_may_post(user, room)
         self.moderation.check_rate(sid, user, "message")
         message = Message(
             room=room,
@@ -524,7 +527,6 @@ class ChatService:
         message = self.policy.apply_filters(
             message, user, self.config.max_message_length
         )
-        kind = self.room_kind(room, cached=True)
         if "@" in message.text:  # nothing more for a message without one
             mentions = self._resolve_mentions(user, room, kind, message.text)
             if mentions:
