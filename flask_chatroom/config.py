@@ -63,6 +63,7 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "address": (20.0, 200),
     "dm": (0.5, 5),
     "read": (5.0, 20),
+    "create_room": (0.1, 3),
 }
 
 

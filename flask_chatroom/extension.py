@@ -13,7 +13,7 @@ from .backends.select import Backends, make_backends, make_store
 from .config import ConfigError, check_options, resolve, shared_redis_url
 from .facade import get_chat
 from .identity import Identity, IdentityLoader
-from .policy import DMHook, MessageFilter, Policy
+from .policy import CreateRoomHook, DMHook, MessageFilter, Policy
 from .protocol import Message
 from .service import EXTENSION_KEY, ChatService
 
@@ -209,6 +209,22 @@ class Chatroom:
                 return not user.anonymous or "staff" in user_ids
         """
         self._policy.can_dm = hook
+        return hook
+
+    def can_create_room(self, hook: CreateRoomHook) -> CreateRoomHook:
+        """Decorate a ``(user, room, kind) -> bool`` hook that decides who may
+        make a room with the ``create room`` event (*kind*: ``"public"`` or
+        ``"private"``). Without one, nobody may (the event answers
+        ``forbidden``). The maker becomes the room's first stored member; a
+        private room is seen only by its stored members.
+
+        Example::
+
+            @chat.can_create_room
+            def signed_in_users_make_rooms(user, room, kind):
+                return not user.anonymous
+        """
+        self._policy.can_create_room = hook
         return hook
 
     def message_filter(self, hook: MessageFilter) -> MessageFilter:

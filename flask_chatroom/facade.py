@@ -32,7 +32,8 @@ class Chat:
         """Post a message from host code: an HTTP view, a CLI command, a job.
 
         The message goes through the same checks as a user's (text rules and
-        length; the room must exist) and reaches every member of *room*; the
+        length; the room must exist: configured, or recorded such as a private
+        room or a direct conversation) and reaches every member of *room*; the
         permission hooks and filters, which are about users, do not apply. It
         works from any thread or greenlet under every async mode.
 
@@ -63,12 +64,15 @@ class Chat:
         ``seq`` *before*, or the first *limit* after *after* (at most 200).
         Deleted messages come with an empty text and ``deleted`` set.
 
+        *room* is a room the configuration allows or one the conversations
+        store recorded (a made room, a private room, a direct conversation).
+
         :raises ChatError: ``unknown_room``, or ``invalid_payload`` for both
             *before* and *after*.
         """
         if before is not None and after is not None:
             raise ChatError("invalid_payload", "Give before or after, not both.")
-        if not self.config.room_exists(room):
+        if not self._service.room_exists(room):
             raise ChatError("unknown_room", f"There is no room {room!r}.")
         limit = max(1, min(limit, MAX_HISTORY_PAGE))
         return self._service.page(HistoryRequest(room, before, after, limit))[0]

@@ -2,7 +2,8 @@
 moderates, and the filters every message passes.
 
 The :class:`~flask_chatroom.Chatroom` decorators (``identity_loader``,
-``can_join``, ``can_post``, ``can_dm``, ``message_filter``) register hooks here;
+``can_join``, ``can_post``, ``can_dm``, ``can_create_room``,
+``message_filter``) register hooks here;
 the service asks this one object every permission question, for every door
 (Socket.IO and HTTP alike).
 """
@@ -23,6 +24,9 @@ MODERATOR_ROLE = "moderator"
 PermissionHook = Callable[[Identity, str], bool]
 #: Who may open a direct conversation with whom: ``(user, user_ids) -> bool``.
 DMHook = Callable[[Identity, list[str]], bool]
+#: Who may make which room: ``(user, room, kind) -> bool``, *kind* ``"public"``
+#: or ``"private"``.
+CreateRoomHook = Callable[[Identity, str, str], bool]
 #: A message filter: ``(message, user) -> message or None``.
 MessageFilter = Callable[[Message, Identity], "Message | None"]
 
@@ -36,6 +40,7 @@ class Policy:
         self.can_join: PermissionHook | None = None
         self.can_post: PermissionHook | None = None
         self.can_dm: DMHook | None = None
+        self.can_create_room: CreateRoomHook | None = None
         self.filters: list[MessageFilter] = []
 
     def identify(self, name_attribute: str) -> Identity | None:
@@ -61,6 +66,14 @@ class Policy:
         if self.can_dm is None:
             return not user.anonymous
         return bool(self.can_dm(user, list(user_ids)))
+
+    def may_create_room(self, user: Identity, room: str, kind: str) -> bool:
+        """Whether *user* may make *room* of *kind* (``"public"`` or
+        ``"private"``), by the ``can_create_room`` hook; without one, nobody
+        may."""
+        return self.can_create_room is not None and bool(
+            self.can_create_room(user, room, kind)
+        )
 
     @staticmethod
     def is_moderator(user: Identity) -> bool:

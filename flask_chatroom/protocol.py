@@ -12,7 +12,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,13 @@ EVENT_BLOCK = "block"
 EVENT_UNBLOCK = "unblock"
 #: Client -> server: the users the user blocks; acked ``{"ok": true, "blocked"}``.
 EVENT_BLOCKS = "blocks"
+#: Server -> every connection of a mentioned user, and of a DM's other members:
+#: ``{"kind": "mention" | "dm", "room", "message"}`` (``message`` as in
+#: ``message receive``).
+EVENT_NOTIFY = "notify"
+#: Client -> server: make a room, ``{"room", "title"?, "private"?}``; acked
+#: ``{"ok": true, "room"}`` (only when the host's ``can_create_room`` allows it).
+EVENT_CREATE_ROOM = "create room"
 
 # -- error codes --------------------------------------------------------------------
 
@@ -86,8 +93,10 @@ ERROR_CODES: dict[str, str] = {
     "unknown_room": "CHATROOM_ROOMS is a fixed list and the room is not on it, or "
     "the room is a direct conversation or private room the user is not a member "
     "of (or that does not exist: the two are not told apart).",
-    "forbidden": "A permission hook (can_join, can_post, can_dm) refused the "
-    "request, or a user the caller wants to message blocks them.",
+    "forbidden": "A permission hook (can_join, can_post, can_dm, can_create_room) "
+    "refused the request, or a user the caller wants to message blocks them.",
+    "room_exists": "The room to create exists already (configured, recorded, or "
+    "with messages or people in it).",
     "login_required": "CHATROOM_REQUIRE_LOGIN is on and the user is not signed in, "
     "or a guest asked for what only signed-in users may do (dm, read markers "
     "kept in the database, block).",
@@ -451,6 +460,95 @@ def parse_dm(payload: Any, max_members: int) -> list[str]:
             "too_many_members", f"A conversation has at most {max_members} members."
         )
     return list(dict.fromkeys(_user_id(user, "user_ids") for user in many))
+
+
+#: The longest room title ``create room`` takes.
+TITLE_MAX = 80
+
+
+def parse_create_room(payload: Any) -> tuple[str, str | None, bool]:
+    """Parse a ``create room`` payload ``{"room", "title"?, "private"?}``: the
+    room name (not one starting with ``dm-``), its title (NFC, trimmed, 1 to
+    80 characters without control or format characters; ``None`` when absent
+    or blank) and whether it is private (``false`` when absent)."""
+    room = parse_room(payload)
+    if room.startswith("dm-"):
+        raise ChatError("invalid_room", "Room names starting with 'dm-' are for DMs.")
+    private = payload.get("private", False)
+    if not isinstance(private, bool):
+        raise ChatError("invalid_payload", '"private" must be true or false.')
+    raw = payload.get("title")
+    if raw is None:
+        return room, None, private
+    if not isinstance(raw, str) or len(raw) > TITLE_MAX * 4:
+        raise ChatError("invalid_payload", f'"title" must be {TITLE_MAX} characters.')
+    title = unicodedata.normalize("NFC", raw).strip()
+    if len(title) > TITLE_MAX or any(
+        ord(ch) in _STRIP or ch in "\t\n" or unicodedata.category(ch) in ("Zl", "Zp")
+        for ch in title
+    ):
+        raise ChatError(
+            "invalid_payload",
+            f'"title" must be up to {TITLE_MAX} characters on one line.',
+        )
+    if invisible_characters(title):
+        raise ChatError("invalid_payload", '"title" cannot hold format characters.')
+    return room, title or None, private
+
+
+#: The most users one message may mention; later names are not resolved.
+MAX_MENTIONS = 20
+#: The most ``@`` signs of one message that are looked at, however many it has.
+MAX_MENTION_SCAN = 200
+
+
+def _word_character(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def find_mentions(
+    text: str, names: Mapping[str, Collection[str]], limit: int = MAX_MENTIONS
+) -> list[str]:
+    """The ids *text* mentions as ``@Name``, in the order first named.
+
+    :param names: each candidate's display name, lower-cased -> the ids with
+        that name (two users may share one).
+
+    A mention is an ``@`` at the start or after a character that is no letter,
+    digit or ``_``, followed by a name, compared case-insensitively, and then
+    by the end or such a character; the longest name that fits wins, so names
+    with spaces (``@Ada Lovelace``) work. At most *limit* ids, from the first
+    :data:`MAX_MENTION_SCAN` ``@`` signs: the cost is bounded whatever the text.
+    """
+    if "@" not in text or not names:
+        return []
+    by_length: dict[int, dict[str, Collection[str]]] = {}
+    for name, ids in names.items():
+        if name and ids:
+            by_length.setdefault(len(name), {})[name] = ids
+    lengths = sorted(by_length, reverse=True)
+    found: dict[str, None] = {}
+    start = 0
+    for _ in range(MAX_MENTION_SCAN):
+        at = text.find("@", start)
+        if at < 0:
+            break
+        start = at + 1
+        if at > 0 and _word_character(text[at - 1]):
+            continue
+        for length in lengths:
+            end = start + length
+            if end > len(text) or (end < len(text) and _word_character(text[end])):
+                continue
+            named = by_length[length].get(text[start:end].lower())
+            if named:
+                for user_id in sorted(named):
+                    found.setdefault(user_id)
+                start = end
+                break
+        if len(found) >= limit:
+            break
+    return list(found)[:limit]
 
 
 def parse_read(payload: Any) -> tuple[str, int]:

@@ -47,6 +47,7 @@ from .policy import Policy
 from .protocol import (
     EVENT_DELETED,
     EVENT_DM,
+    EVENT_NOTIFY,
     EVENT_RENAMED,
     EVENT_TYPING,
     EVENT_UNREAD,
@@ -56,6 +57,7 @@ from .protocol import (
     HistoryRequest,
     Message,
     SendRequest,
+    find_mentions,
     is_valid_room_name,
     message_text,
 )
@@ -278,7 +280,7 @@ class ChatService:
         if not self.policy.may_join(user, room):
             raise ChatError("forbidden", f"You may not join {room!r}.")
 
-    def _check_room(self, user: Identity, room: str, cached: bool) -> None:
+    def _check_room(self, user: Identity, room: str, cached: bool) -> str | None:
         """The one rule of who may use *room* at all: a DM or private room
         (:data:`MEMBERS_ONLY`) only its stored members, asked of the store
         every time; any other room anyone, when it exists. A ``dm-`` room
@@ -287,17 +289,41 @@ class ChatService:
 
         :param cached: may trust that a room had no recorded kind a few
             seconds ago (:data:`ROOM_KIND_TTL`): the message path does.
+        :returns: the room's recorded kind (see :meth:`room_kind`).
         :raises ChatError: ``unknown_room``.
         """
-        kind = self.room_kind(room, cached)
-        if kind in MEMBERS_ONLY:
-            conversations = self.conversations
-            assert conversations is not None  # there is a kind
-            if conversations.is_member(room, user.id):
-                return
-        elif not room.startswith(DM_PREFIX) and self.config.room_exists(room):
-            return
+        if is_valid_room_name(room):
+            kind = self.room_kind(room, cached)
+            if kind in MEMBERS_ONLY:
+                conversations = self.conversations
+                assert conversations is not None  # there is a kind
+                if conversations.is_member(room, user.id):
+                    return kind
+            elif kind is not None or self._configured(room):
+                return kind
         raise ChatError("unknown_room", f"There is no room {room!r}.")
+
+    def _configured(self, room: str) -> bool:
+        return not room.startswith(DM_PREFIX) and self.config.room_exists(room)
+
+    def room_exists(self, room: str) -> bool:
+        """Whether *room* exists for the host's own code (which asks nobody's
+        permission): a room the configuration allows (``CHATROOM_ROOMS``, or
+        any valid name with open rooms) or one the conversations store
+        recorded (a made room, a private room, a DM). Users go through
+        :meth:`check_may_read`, which is this plus membership and the hooks."""
+        if not is_valid_room_name(room):
+            return False
+        return self.room_kind(room) is not None or self._configured(room)
+
+    def _may_read(self, user: Identity, room: str) -> bool:
+        """:meth:`check_may_read` as a yes or no, for a room the message path
+        just used (so its kind may come from the few-seconds cache)."""
+        try:
+            self._check_room(user, room, cached=True)
+        except ChatError:
+            return False
+        return self.policy.may_join(user, room)
 
     def room_kind(self, room: str, cached: bool = False) -> str | None:
         """*room*'s recorded kind (``"public"``, ``"private"``, ``"dm"``), or
@@ -317,14 +343,16 @@ class ChatService:
             self._kinds[room] = (kind, now + ROOM_KIND_TTL)
         return kind
 
-    def _check_may_post(self, user: Identity, room: str) -> None:
+    def _check_may_post(self, user: Identity, room: str) -> str | None:
         """:raises ChatError: ``unknown_room`` (a members-only room the user is
         not a member of, see :meth:`_check_room`), ``forbidden`` (the host's
-        ``can_post``) or ``muted``; for posting and for saying one is typing."""
-        self._check_room(user, room, cached=True)
+        ``can_post``) or ``muted``; for posting and for saying one is typing.
+        Returns the room's recorded kind."""
+        kind = self._check_room(user, room, cached=True)
         if not self.policy.may_post(user, room):
             raise ChatError("forbidden", f"You may not post in {room!r}.")
         self.moderation.check_not_muted(room, user)
+        return kind
 
     def _check_member(self, sid: str, room: str, doing: str) -> None:
         if not self.backends.presence.is_member(sid, room):
@@ -486,7 +514,7 @@ class ChatService:
         user = self.user_of(sid)
         room = request.room or self.config.default_room
         self._check_member(sid, room, "posting to it")
-        self._check_may_post(user, room)
+        kind = self._check_may_post(user, room)
         self.moderation.check_rate(sid, user, "message")
         message = Message(
             room=room,
@@ -499,10 +527,88 @@ class ChatService:
         message = self.policy.apply_filters(
             message, user, self.config.max_message_length
         )
-        stored, _created = self.publisher.publish(message)
+        if "@" in message.text:  # nothing more for a message without one
+            mentions = self._resolve_mentions(user, room, kind, message.text)
+            if mentions:
+                message = replace(message, mentions=tuple(mentions))
+        stored, created = self.publisher.publish(message)
         if stored.seq is not None:
             self._read_own(user, room, stored.seq)
+        if created and (stored.mentions or kind == "dm"):
+            self._notify(user, stored, kind)
         return stored
+
+    def _resolve_mentions(
+        self, user: Identity, room: str, kind: str | None, text: str
+    ) -> list[str]:
+        """The ids of the room's members that *text* names as ``@Name``
+        (:func:`~flask_chatroom.protocol.find_mentions`), never *user*, each
+        one who may read the room.
+
+        The members are the users in the room now (guests only then) and, in a
+        DM or private room, its stored members, by the name they have on a
+        connection of this process; in such a room, only stored members.
+        """
+        stored: set[str] | None = None
+        if kind in MEMBERS_ONLY and self.conversations is not None:
+            stored = set(self.conversations.members(room))
+        people: dict[str, Identity] = {}
+        for member in self.backends.presence.members(room):
+            if stored is None or member.id in stored:
+                people[member.id] = member
+        for member_id in sorted(stored or ()):
+            if member_id not in people:
+                known = self._known_identity(member_id)
+                if known is not None and not known.anonymous:
+                    people[member_id] = known
+        people.pop(user.id, None)
+        names: dict[str, set[str]] = {}
+        for person in people.values():
+            names.setdefault(person.name.lower(), set()).add(person.id)
+        return [
+            found
+            for found in find_mentions(text, names)
+            if self._may_read(people[found], room)
+        ]
+
+    def _known_identity(self, user_id: str) -> Identity | None:
+        """*user_id* as a connection of this process knows them, if one does."""
+        for sid in self.connections.sids_of(user_id):
+            identity = self.connections.identity_of(sid)
+            if identity is not None:
+                return identity
+        return None
+
+    def _notify(self, user: Identity, message: Message, kind: str | None) -> None:
+        """Send ``notify`` to every connection (in every process) of each user
+        *message* mentions (``"mention"``) and, in a DM, of its other members
+        (``"dm"``), each of whom may read the room; never to the sender. Then
+        the ``mentioned`` and ``dm_received`` signals."""
+        room = message.room
+        targets = dict.fromkeys(message.mentions, "mention")
+        recipients: list[str] = []
+        if kind == "dm" and self.conversations is not None:
+            for member in self.conversations.members(room):
+                if member == user.id:
+                    continue
+                identity = self._known_identity(member) or Identity(
+                    id=member, name=member, anonymous=False
+                )
+                if self._may_read(identity, room):
+                    recipients.append(member)
+                    targets.setdefault(member, "dm")
+        targets.pop(user.id, None)
+        wire = message.to_wire()
+        for target, why in targets.items():
+            news = {"kind": why, "room": room, "message": wire}
+            for sid in self.backends.presence.connections_of(target):
+                self.realtime.emit(EVENT_NOTIFY, news, to=sid)
+        if message.mentions:
+            signals.send(
+                signals.mentioned, message=message, user_ids=list(message.mentions)
+            )
+        if recipients:
+            signals.send(signals.dm_received, message=message, recipient_ids=recipients)
 
     def _read_own(self, user: Identity, room: str, seq: int) -> None:
         """The sender has read their own message: their marker moves to it (for
@@ -535,6 +641,48 @@ class ChatService:
         rooms = self.backends.presence.rooms_of(sid)
         if room not in rooms and len(rooms) >= self.config.max_rooms_per_connection:
             raise ChatError("too_many_rooms", "You are in too many rooms; leave one.")
+
+    def create_room(
+        self, sid: str, room: str, title: str | None = None, private: bool = False
+    ) -> str:
+        """``create room``: make *room* (``"private"`` or ``"public"``) in the
+        conversations store, with the caller as its first stored member, and
+        join the caller's connection to it.
+
+        :raises ChatError: ``rate_limited``, ``forbidden`` (the host's
+            ``can_create_room``; without one, always), ``room_exists``,
+            ``too_many_rooms``.
+        """
+        user = self.user_of(sid)
+        self.moderation.check_rate(sid, user, "create_room")
+        kind = "private" if private else "public"
+        if not self.policy.may_create_room(user, room, kind):
+            raise ChatError("forbidden", "You may not create rooms.")
+        conversations = self._conversations()
+        taken = ChatError("room_exists", f"There is a room {room!r} already.")
+        if self._room_taken(room):
+            raise taken
+        self._check_room_count(sid, room)
+        info = conversations.create_room(room, kind, created_by=user.id, title=title)
+        if info.created_by != user.id or info.kind != kind:
+            raise taken  # someone else made it a moment ago
+        with self._kinds_lock:
+            self._kinds.pop(room, None)
+        conversations.add_member(room, user.id)
+        log.info("chat: %s created the %s room %s", user.id, kind, room)
+        self.rooms.join(sid, user, room)
+        return room
+
+    def _room_taken(self, room: str) -> bool:
+        """Whether *room* is in use: recorded, configured, the default room, or
+        with people or messages in it."""
+        if room == self.config.default_room or self.room_kind(room) is not None:
+            return True
+        if self.config.rooms is not None and room in self.config.rooms:
+            return True
+        if self.backends.presence.count(room) > 0:
+            return True
+        return bool(self.store.history(room, limit=1)[0])
 
     def leave(self, sid: str, room: str) -> None:
         """``leave``: leave a room the connection is in."""
@@ -815,7 +963,7 @@ class ChatService:
         """Post *text* to *room* from host code (see :meth:`Chat.send
         <flask_chatroom.facade.Chat.send>`)."""
         self.ensure_ready()
-        if not is_valid_room_name(room) or not self.config.room_exists(room):
+        if not self.room_exists(room):
             raise ChatError("unknown_room", f"There is no room {room!r}.")
         cleaned = message_text(text, self.config.max_message_length)
         identity = (

@@ -41,6 +41,15 @@ message_deleted = _signals.signal("chatroom.message-deleted")
 #: A moderator muted (``until`` in epoch ms) or unmuted (``until=None``) a user:
 #: ``room=``, ``user_id=``, ``until=``, ``moderator=``.
 user_muted = _signals.signal("chatroom.user-muted")
+#: A stored message mentions users: ``message=``, ``user_ids=`` the mentioned
+#: users' ids (each may read the room; never the sender). Sent once, after the
+#: commit, in the process that stored it: the place to email or push to users
+#: who are offline.
+mentioned = _signals.signal("chatroom.mentioned")
+#: A message was stored in a direct conversation: ``message=``,
+#: ``recipient_ids=`` the other members' ids (not the sender). Sent once,
+#: after the commit, in the process that stored it.
+dm_received = _signals.signal("chatroom.dm-received")
 
 
 def send(signal: NamedSignal, **kwargs: Any) -> None:

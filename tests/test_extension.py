@@ -61,6 +61,7 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
             "address": Limit(20.0, 200),
             "dm": Limit(0.5, 5),
             "read": Limit(5.0, 20),
+            "create_room": Limit(0.1, 3),
         },
         rate_limit_disconnect=50,
         guest_ttl=86400,

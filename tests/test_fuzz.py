@@ -41,6 +41,9 @@ FIELDS = [
     "user_id",
     "seconds",
     "client",
+    "user_ids",
+    "title",
+    "private",
 ]
 
 scalars = (

@@ -144,7 +144,7 @@ def test_two_processes_behind_nginx_keep_every_promise(
         b.url,
         transports=["websocket"],
         headers={"Cookie": sign_in(a.url, "grace")},
-        events=["dm"],
+        events=["dm", "notify"],
     )
     assert grace_b.next("welcome")["user_id"] == "grace"
     opened = ada_a.client.call("dm", {"user_id": "grace"}, namespace="/chat")
@@ -153,6 +153,23 @@ def test_two_processes_behind_nginx_keep_every_promise(
     assert (news["room"], news["members"]) == (opened["room"], ["ada", "grace"])
     rooms = grace_b.client.call("rooms", namespace="/chat")["rooms"]
     assert {r["name"]: r["kind"] for r in rooms}[opened["room"]] == "dm"
+    # A message in the DM, and a mention in the lobby, reach Grace on process B
+    # as notify events (she has not joined the DM).
+    time.sleep(1.5)  # Ada's message bucket (2/s) refills after the burst above
+    said = ada_a.client.call(
+        "message broadcast",
+        {"message": "psst", "room": opened["room"]},
+        namespace="/chat",
+    )
+    assert said["ok"] is True, said
+    note = grace_b.next("notify")
+    assert (note["kind"], note["room"]) == ("dm", opened["room"])
+    assert note["message"]["message"] == "psst"
+    said = ada_a.send({"message": "@grace look"})
+    assert said["ok"] is True, said
+    note = grace_b.next("notify")
+    assert (note["kind"], note["room"]) == ("mention", "lobby")
+    assert note["message"]["mentions"] == ["grace"]
     read = ada_a.client.call("read", {"room": "lobby", "seq": 1}, namespace="/chat")
     assert read["ok"] is True, read
     assert ada_b.next("unread") == {key: read[key] for key in read if key != "ok"}

@@ -68,7 +68,7 @@ def chat_page(room: str | None) -> str | BaseResponse | tuple[str, int]:
     service = get_service()
     config = service.config
     room = room or config.default_room
-    if not config.room_exists(room):
+    if not service.room_exists(room):  # members only: check_may_read below
         abort(404)
     try:
         service.check_may_read(service.current_user(), room)

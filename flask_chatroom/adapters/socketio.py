@@ -24,6 +24,7 @@ from ..core.runtime import Realtime
 from ..protocol import (
     EVENT_BLOCK,
     EVENT_BLOCKS,
+    EVENT_CREATE_ROOM,
     EVENT_DELETE,
     EVENT_DM,
     EVENT_ERROR,
@@ -42,6 +43,7 @@ from ..protocol import (
     json_nesting_exceeds,
     parse_auth_since,
     parse_auth_token,
+    parse_create_room,
     parse_dm,
     parse_history,
     parse_join,
@@ -74,6 +76,7 @@ EVENTS: dict[str, str] = {
     EVENT_BLOCK: "on_block",
     EVENT_UNBLOCK: "on_unblock",
     EVENT_BLOCKS: "on_blocks",
+    EVENT_CREATE_ROOM: "on_create_room",
 }
 
 #: Events whose handler asks the host who the user is now (a privileged action
@@ -315,6 +318,15 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         service = get_service()
         user_ids = parse_dm(payload, service.config.dm_max_members)
         return {"ok": True, "room": service.dm(sid, user_ids)}
+
+    def on_create_room(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``create room`` ``{"room", "title"?, "private"?}``: make a room and
+        join it (when the host's ``can_create_room`` allows)."""
+        room, title, private = parse_create_room(payload)
+        return {
+            "ok": True,
+            "room": get_service().create_room(sid, room, title, private),
+        }
 
     def on_read(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``read`` ``{"room", "seq"}``: move the user's read marker forward."""
