@@ -181,6 +181,7 @@ export class Chat {
     this.drawer = false;
     this.dividerSeq = null; // the read marker where the divider goes, or null
     this.mentionState = null; // the open suggestions: {start, caret, names, active}
+    this.notified = new Set(); // ids of the messages a notification was shown for
     this.rooms = new RoomList({ onChange: () => this.showRooms() });
     this.readMarker = new ReadMarker({
       emit: (room, seq) => this.request("read", { room: room, seq: seq }, (err, ack) => {
@@ -1325,7 +1326,12 @@ export class Chat {
     if (!shown) {
       this.rooms.receive(data.room, data.message);
     }
-    if (document.visibilityState !== "visible" && this.notificationsOn()) {
+    const id = typeof data.message.id === "string" ? data.message.id : null;
+    if (document.visibilityState !== "visible" && this.notificationsOn() &&
+        !(id && this.notified.has(id))) {
+      if (id) {
+        this.notified.add(id);
+      }
       const from = typeof data.message.client === "string" ? data.message.client : "Someone";
       const title = data.kind === "dm" ? "Message from " + from
         : from + " mentioned you in " + this.rooms.label(data.room);
