@@ -723,7 +723,7 @@ export class Chat {
       return;
     }
     const stick = this.isNearBottom();
-    const item = document.createElement("li");
+    const item = document.createElement("div");
     item.className = "chatroom__notice";
     item.dataset.kind = data.kind;
     item.textContent = data.client + (data.kind === "join" ? " joined" : " left");
@@ -1003,7 +1003,7 @@ export class Chat {
   }
 
   render(data, own) {
-    const item = document.createElement("li");
+    const item = document.createElement("div");
     item.className = own ? "chatroom__msg chatroom__msg--own" : "chatroom__msg";
     if (!own && mentionsUser(data, this.identity.userId)) {
       item.classList.add("chatroom__msg--mention");
@@ -1288,7 +1288,7 @@ export class Chat {
     if (!first) {
       return;
     }
-    const divider = document.createElement("li");
+    const divider = document.createElement("div");
     divider.className = "chatroom__divider";
     divider.setAttribute("data-chatroom-divider", "");
     divider.setAttribute("role", "separator");
