@@ -37,6 +37,15 @@ test("rooms: the rooms ack fills the list, public rooms first", () => {
   assert.equal(rooms.readSeq("nowhere"), null);
 });
 
+test("rooms: the server's order wins over the order rooms became known", () => {
+  const rooms = new RoomList();
+  rooms.upsert("random", {});
+  rooms.upsert("elsewhere", {});
+  rooms.load(ACK);
+  assert.deepEqual(rooms.ordered().map((r) => r.name),
+    ["lobby", "dev", "random", "elsewhere", "dm-1", "secret"]);
+});
+
 test("rooms: labels name rooms by title and DMs by the other members", () => {
   const { rooms } = list();
   assert.equal(rooms.label("lobby"), "#lobby");

@@ -97,11 +97,15 @@ export class RoomList {
     if (!Array.isArray(rooms)) {
       return;
     }
-    for (const room of rooms) {
-      if (room && typeof room.name === "string" && room.name) {
-        this.upsert(room.name, room);
-      }
+    // The server's order; rooms it did not list (one only this page knows) after.
+    for (const entry of this.rooms.values()) {
+      entry.order += rooms.length + this.rooms.size;
     }
+    rooms.forEach((room, index) => {
+      if (room && typeof room.name === "string" && room.name) {
+        this.upsert(room.name, room).order = index;
+      }
+    });
     this.onChange();
   }
 
