@@ -1319,6 +1319,8 @@ export class Chat {
     if (!this.rooms.has(data.room)) {
       if (data.kind === "dm") {
         this.rooms.addDm(data.room, []);
+      } else {
+        this.rooms.upsert(data.room, {});
       }
       this.loadRooms(); // its members and counts
     }
