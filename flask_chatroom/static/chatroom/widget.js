@@ -1143,11 +1143,13 @@ export class Chat {
     button.type = "button";
     button.className = "chatroom__room-link";
     button.dataset.room = name;
+    // The name, then the badges: the button's aria-label reads them out
+    // after the name ("#lobby, 3 unread, 1 mention").
     for (const className of ["chatroom__room-label", "chatroom__count",
-                             "chatroom__mention-badge", "chatroom__sr"]) {
+                             "chatroom__mention-badge"]) {
       const span = document.createElement("span");
       span.className = className;
-      if (className !== "chatroom__room-label" && className !== "chatroom__sr") {
+      if (className !== "chatroom__room-label") {
         span.setAttribute("aria-hidden", "true");
       }
       button.appendChild(span);
@@ -1159,14 +1161,13 @@ export class Chat {
 
   drawRoomItem(item, entry) {
     const button = item.firstChild;
-    const [label, countBadge, mentionBadge, extra] = Array.from(button.children);
+    const [label, countBadge, mentionBadge] = Array.from(button.children);
     label.textContent = this.rooms.label(entry.name);
     countBadge.textContent = entry.unread ? String(entry.unread) : "";
     countBadge.hidden = !entry.unread;
     mentionBadge.textContent = entry.mentions ? "@" : "";
     mentionBadge.hidden = !entry.mentions;
-    // Read out after the name: "#lobby, 3 unread, 1 mention".
-    extra.textContent = this.rooms.describe(entry.name).slice(label.textContent.length);
+    button.setAttribute("aria-label", this.rooms.describe(entry.name));
     button.dataset.unread = String(entry.unread);
     button.dataset.mentions = String(entry.mentions);
     if (entry.name === this.room) {
