@@ -217,9 +217,31 @@ def test_switching_rooms_keeps_each_room_s_log_and_draft(
     labels = ada.part("rooms-list").locator(".chatroom__room-label")
     expect(labels).to_have_text(["#lobby", "#dev", "#random"])
     expect_current(ada, "#lobby")
+    # Enough of a log to scroll: older messages, as a history page would bring.
+    ada.hand(
+        "history",
+        {
+            "room": "lobby",
+            "messages": [
+                {
+                    "id": f"{seq:032x}",
+                    "room": "lobby",
+                    "seq": seq,
+                    "client": "Grace",
+                    "user_id": "grace",
+                    "message": f"old news {seq}",
+                    "ts": 1795693009523,
+                }
+                for seq in range(1, 61)
+            ],
+            "has_more": False,
+            "since": None,
+        },
+    )
     ada.send("said in the lobby")
     wait_sent(ada, "said in the lobby")
     ada.input.fill("a draft for the lobby")
+    ada.log.evaluate("el => { el.scrollTop = 300; }")
 
     room_button(ada, "#dev").click()
     expect_current(ada, "#dev")
@@ -239,12 +261,15 @@ def test_switching_rooms_keeps_each_room_s_log_and_draft(
     expect_current(ada, "#lobby")
     expect(ada.input).to_have_value("a draft for the lobby")
     wait_for_text(ada, "said in the lobby")
+    assert ada.log.evaluate("el => el.scrollTop") == 300  # where the reader was
     expect(ada.messages("said in dev")).to_have_count(0)
     room_button(ada, "#dev").click()
     expect(ada.input).to_have_value("a draft for dev")
     wait_for_text(ada, "said in dev")
     # Back and forth, nothing is shown twice.
     expect(ada.messages()).to_have_count(1)
+    room_button(ada, "#lobby").click()
+    expect(ada.messages()).to_have_count(61)
     browsing.assert_clean()
 
 
@@ -256,8 +281,11 @@ def test_a_direct_message_between_two_users_while_a_third_sees_nothing(
     linus = sign_in(browsing, server, "Linus", chat_url)
     expect(ada.people()).to_have_count(3)
 
-    ada.page.get_by_role("button", name="Message Grace").click()
+    # By keyboard: the online list's "Message" button, then Enter.
+    ada.page.get_by_role("button", name="Message Grace").focus()
+    ada.page.keyboard.press("Enter")
     expect_current(ada, "Grace")
+    expect(ada.input).to_be_focused()
     assert room_labels(ada, "dms-list") == ["Grace"]
     ada.send("psst, Grace")
     wait_sent(ada, "psst, Grace")
