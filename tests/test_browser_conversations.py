@@ -340,6 +340,12 @@ def test_unread_counts_survive_a_reload_and_the_divider_marks_them(
     expect(room_button(ada, "#random").locator(".chatroom__count")).to_have_text("3")
     expect(ada.page).to_have_title(f"(3) {TITLE}")
 
+    # Another tab of Ada's follows what this one reads (the unread event).
+    other = browsing.open(chat_url + "dev", ada.page.context)
+    other.wait_online(ANY_NAME)
+    other_badge = room_button(other, "#random").locator(".chatroom__count")
+    expect(other_badge).to_have_text("3")
+
     room_button(ada, "#random").click()
     first = wait_for_text(ada, "unread 1")
     divider = ada.page.locator("[data-chatroom-divider]")
@@ -351,6 +357,8 @@ def test_unread_counts_survive_a_reload_and_the_divider_marks_them(
     ), first
     expect(ada.page).to_have_title(TITLE)
     expect(room_button(ada, "#random").locator(".chatroom__count")).to_be_hidden()
+    expect(other_badge).to_be_hidden()
+    expect(other.page).to_have_title(TITLE)
     # Read on the server: another reload shows nothing unread.
     ada.page.goto(chat_url + "dev")
     ada.wait_online(ANY_NAME)
