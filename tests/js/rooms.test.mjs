@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  READ_EVERY_MS, ReadMarker, RoomList, mentionsUser, tabTitle,
+  JoinedRooms, KEEP_JOINED, READ_EVERY_MS, ReadMarker, RoomList, mentionsUser, tabTitle,
 } from "../../flask_chatroom/static/chatroom/rooms.js";
 import { FakeTimers } from "./fakes.mjs";
 
@@ -134,4 +134,19 @@ test("rooms: read markers go out at most once a second, the newest last", () => 
   marker.seen("lobby", null);
   marker.seen(null, 3);
   assert.equal(sent.length, 4);
+});
+
+test("rooms: the connection stays in the rooms shown last, and leaves the others", () => {
+  assert.ok(KEEP_JOINED < 20, "under the server's default CHATROOM_MAX_ROOMS_PER_CONNECTION");
+  const joined = new JoinedRooms(3);
+  joined.reset(["lobby"]);
+  assert.deepEqual(joined.enter("dev"), []);
+  assert.deepEqual(joined.enter("random"), []);
+  assert.deepEqual(joined.enter("lobby"), [], "shown again: now the latest");
+  assert.deepEqual(joined.enter("dm-1"), ["dev"]);
+  assert.equal(joined.has("dev"), false);
+  assert.deepEqual(joined.rooms, ["random", "lobby", "dm-1"]);
+  joined.reset();
+  assert.deepEqual(joined.enter("dev"), []);
+  assert.deepEqual(joined.rooms, ["dev"]);
 });

@@ -14,9 +14,13 @@
  *     divider goes before the first message after it.
  * A ReadMarker sends "read" for the room being looked at, at most once a
  * second per room, with the newest seq shown.
+ * JoinedRooms: the connection stays in the rooms it showed (their messages
+ * count as unread live), but only in the KEEP_JOINED shown last, well under
+ * the server's CHATROOM_MAX_ROOMS_PER_CONNECTION (20 by default).
  */
 
 export const READ_EVERY_MS = 1000;
+export const KEEP_JOINED = 8;
 
 const KIND_ORDER = { public: 0, private: 1, dm: 1 };
 
@@ -281,5 +285,32 @@ export class ReadMarker {
     state.sent = seq;
     state.at = this.now();
     this.emit(room, seq);
+  }
+}
+
+// The rooms the connection is in because this page showed them, the one shown
+// last at the end.
+export class JoinedRooms {
+  constructor(limit = KEEP_JOINED) {
+    this.limit = limit;
+    this.rooms = [];
+  }
+
+  has(room) {
+    return this.rooms.includes(room);
+  }
+
+  // *room* is shown (and joined): returns the rooms to leave, the least
+  // recently shown past the limit.
+  enter(room) {
+    this.rooms = this.rooms.filter((name) => name !== room);
+    this.rooms.push(room);
+    return this.rooms.length > this.limit
+      ? this.rooms.splice(0, this.rooms.length - this.limit) : [];
+  }
+
+  // The connection dropped (the server forgot them all), or starts over.
+  reset(rooms = []) {
+    this.rooms = rooms.slice();
   }
 }

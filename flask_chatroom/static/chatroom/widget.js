@@ -17,7 +17,7 @@ import { MessageLog } from "./messagelog.js";
 import { FAILED, Outbox, SENT } from "./outbox.js";
 import { insertMention, matchNames, mentionQuery, splitMentions } from "./mentions.js";
 import { Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
-import { ReadMarker, RoomList, mentionsUser, tabTitle } from "./rooms.js";
+import { JoinedRooms, ReadMarker, RoomList, mentionsUser, tabTitle } from "./rooms.js";
 
 const STATES = {
   connecting: "Connecting…",
@@ -183,6 +183,7 @@ export class Chat {
     this.mentionState = null; // the open suggestions: {start, caret, names, active}
     this.notified = new Set(); // ids of the messages a notification was shown for
     this.rooms = new RoomList({ onChange: () => this.showRooms() });
+    this.joined = new JoinedRooms();
     this.readMarker = new ReadMarker({
       emit: (room, seq) => this.request("read", { room: room, seq: seq }, (err, ack) => {
         if (!err && ack.ok) {
@@ -212,8 +213,12 @@ export class Chat {
       onState: (state) => this.setState(state),
       onError: (text) => this.showError(text),
       onWelcome: (data) => this.welcome(data),
-      onOnline: () => this.outbox.pump(),
+      onOnline: () => {
+        this.joined.enter(this.room);
+        this.outbox.pump();
+      },
       onDisconnect: () => {
+        this.joined.reset(); // the server took the connection out of every room
         this.typing.reset();
         this.clearTypers();
       },
@@ -1243,6 +1248,10 @@ export class Chat {
     }
     if (this.socket.connected) {
       this.connection.enterRoom();
+      // Out of the rooms shown longest ago (their counts still come with "rooms").
+      for (const gone of this.joined.enter(room)) {
+        this.request("leave", { room: gone }, () => {});
+      }
     }
   }
 
