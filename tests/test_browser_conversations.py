@@ -492,6 +492,27 @@ def test_notifications_only_after_the_button_and_only_when_hidden(
     expect(link.locator(".chatroom__count")).to_have_text(re.compile(r"^\d+$"))
     page.keyboard.press("Enter")
     expect(button).to_have_text("Enable notifications")
+
+    # A direct message in a conversation this page did not know yet.
+    ada.hand(
+        "notify",
+        {
+            "kind": "dm",
+            "room": "dm-" + "a" * 32,
+            "message": {
+                "id": "b" * 32,
+                "room": "dm-" + "a" * 32,
+                "seq": 1,
+                "client": "Grace",
+                "user_id": "grace",
+                "message": "just between us",
+                "ts": 1795693009523,
+            },
+        },
+    )
+    dm = room_button(ada, "Grace")
+    expect(dm).to_have_accessible_name("Grace, 1 unread")
+    expect(ada.part("dms-list").locator("li")).to_have_count(1)
     browsing.assert_clean()
 
 

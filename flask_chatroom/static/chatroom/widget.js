@@ -1328,7 +1328,10 @@ export class Chat {
     }
     if (!this.rooms.has(data.room)) {
       if (data.kind === "dm") {
-        this.rooms.addDm(data.room, []);
+        // Named after its sender until the rooms list brings all its members.
+        const from = data.message;
+        this.rooms.addDm(data.room, from.user_id === null || from.user_id === undefined ? []
+          : [{ id: String(from.user_id), name: typeof from.client === "string" ? from.client : null }]);
       } else {
         this.rooms.upsert(data.room, {});
       }
