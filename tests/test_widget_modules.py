@@ -19,9 +19,11 @@ DOM_FREE = [
     "connection.js",
     "errors.js",
     "links.js",
+    "mentions.js",
     "messagelog.js",
     "outbox.js",
     "people.js",
+    "rooms.js",
 ]
 IMPORT = re.compile(r'^import\b[^;]*?\bfrom\s+"\./([\w-]+\.js)";', re.M)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask, Response
 
+from examples.hostapp.app import USERS as host_users
+from examples.hostapp.app import User as HostUser
 from examples.hostapp.app import create_app as create_host_app
 from flask_chatroom import get_chat
 
@@ -30,8 +32,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     wrap the app in Werkzeug's ``ProxyFix`` (one proxy); ``TEST_CHAT_LOG`` (also
     from the environment as ``FLASK_TEST_CHAT_LOG``): a level such as ``"INFO"``
     at which the ``flask_chatroom`` logger writes to stderr.
+    ``TEST_USERS``: ``{id: name}``, more demo accounts to sign in as (a third
+    user for the direct-message tests).
     ``POST /_test/disconnect_user/<id>`` calls ``Chat.disconnect_user``."""
     config = dict(config or {})
+    for user_id, name in (config.pop("TEST_USERS", None) or {}).items():
+        host_users[user_id] = HostUser(user_id, name)
     ping = config.pop("TEST_PING", None)
     proxy_fix = config.pop("TEST_PROXY_FIX", False)
     pretend = config.pop("TEST_INSTALLED_RELEASES", None)

@@ -9,6 +9,8 @@
  *   outbox.js      own messages until the server has them (retries keep client_id)
  *   messagelog.js  the log's order: by seq, duplicates dropped, trimmed
  *   people.js      who this user is, who is here, who is typing
+ *   rooms.js       the switcher's rooms, unread counts, read markers
+ *   mentions.js    @mentions: the composer's suggestions, names in messages
  *   links.js       web addresses in messages; errors.js, the refusal sentences
  *
  * This module connects every element with a data-chatroom attribute once the

@@ -3,7 +3,8 @@
  * macro) to the chat's Socket.IO namespace, and draws what the DOM-free
  * modules decide: connection.js (the connection and the room), outbox.js (own
  * messages until the server has them), messagelog.js (the order of the log)
- * and people.js (who is here, who is typing).
+ * and people.js (who is here, who is typing); with the switcher (data-switcher),
+ * rooms.js (the rooms, unread counts, read markers) and mentions.js (@names).
  * User text is only ever set with textContent: nothing a user sends becomes
  * HTML. Web addresses in messages become links built with DOM calls, and only
  * when they are http: or https: addresses (links.js).
@@ -14,7 +15,9 @@ import { NO_ANSWER, describeError } from "./errors.js";
 import { LINK_REL, linkify } from "./links.js";
 import { MessageLog } from "./messagelog.js";
 import { FAILED, Outbox, SENT } from "./outbox.js";
+import { insertMention, matchNames, mentionQuery, splitMentions } from "./mentions.js";
 import { Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
+import { JoinedRooms, ReadMarker, RoomList, mentionsUser, tabTitle } from "./rooms.js";
 
 const STATES = {
   connecting: "Connecting…",
@@ -29,6 +32,9 @@ const HISTORY_PAGE = 200; // messages asked for at a time when catching up
 const OLDER_PAGE = 50; // older messages asked for at a time when scrolling up
 // Below this width the online list folds away behind its button.
 const NARROW_PX = 576;
+// At this width and below, the room list is a drawer opened with its button.
+const DRAWER_PX = 600;
+const NOTIFY_KEY = "flask-chatroom:notifications";
 
 function part(root, name) {
   return root.querySelector("[data-chatroom-" + name + "]");
@@ -50,11 +56,27 @@ function setTime(time, ts) {
   time.textContent = when.short;
 }
 
-// Put *text* in *parent* as text nodes, with its http(s) addresses as links.
-function appendText(parent, text) {
+// Put *text* in *parent* as text nodes, with the "@Name" of the members in
+// *names* as highlighted spans.
+function appendMentions(parent, text, names) {
+  for (const piece of splitMentions(text, names)) {
+    if (piece.mention === null) {
+      parent.appendChild(document.createTextNode(piece.text));
+      continue;
+    }
+    const span = document.createElement("span");
+    span.className = "chatroom__mention";
+    span.textContent = piece.text;
+    parent.appendChild(span);
+  }
+}
+
+// Put *text* in *parent* as text nodes, with its http(s) addresses as links
+// (and, given *names*, the mentions of those members highlighted).
+function appendText(parent, text, names = []) {
   for (const piece of linkify(text)) {
     if (piece.href === null) {
-      parent.appendChild(document.createTextNode(piece.text));
+      appendMentions(parent, piece.text, names);
       continue;
     }
     const link = document.createElement("a");
@@ -133,6 +155,16 @@ export class Chat {
     this.renameForm = part(root, "rename-form");
     this.renameInput = part(root, "rename-input");
     this.renameCancel = part(root, "rename-cancel");
+    this.mentionList = part(root, "mentions");
+    this.roomName = part(root, "room-name");
+    this.peopleTitle = this.people ? this.people.querySelector(".chatroom__people-title") : null;
+    // The switcher: the room list, a drawer on narrow widgets.
+    this.switcher = root.hasAttribute("data-switcher");
+    this.roomsPanel = this.switcher ? part(root, "rooms") : null;
+    this.roomsList = part(root, "rooms-list");
+    this.dmsList = part(root, "dms-list");
+    this.roomsToggle = part(root, "rooms-toggle");
+    this.notifyButton = part(root, "notify");
 
     this.identity = new Me();
     this.moderator = false;
@@ -142,9 +174,27 @@ export class Chat {
     this.narrow = false;
     this.unseen = 0;
     this.messages = new MessageLog();
+    this.views = new Map(); // room -> what it showed when the reader left it
+    this.baseTitle = document.title;
+    this.roomsLoaded = false;
+    this.roomsOpen = false;
+    this.drawer = false;
+    this.dividerSeq = null; // the read marker where the divider goes, or null
+    this.mentionState = null; // the open suggestions: {start, caret, names, active}
+    this.notified = new Set(); // ids of the messages a notification was shown for
+    this.rooms = new RoomList({ onChange: () => this.showRooms() });
+    this.joined = new JoinedRooms();
+    this.readMarker = new ReadMarker({
+      emit: (room, seq) => this.request("read", { room: room, seq: seq }, (err, ack) => {
+        if (!err && ack.ok) {
+          this.rooms.setCounts(ack);
+        }
+      }),
+    });
     this.outbox = new Outbox({
       send: (entry, done) => this.connection.request("message broadcast",
-        { message: entry.text, room: this.room, client_id: entry.clientId }, done),
+        { message: entry.text, room: entry.room || this.room, client_id: entry.clientId },
+        done),
       canSend: () => this.connection.canSend(),
       onSent: (entry, data) => this.confirm(entry, data),
       onFailed: (entry, error) => {
@@ -163,8 +213,12 @@ export class Chat {
       onState: (state) => this.setState(state),
       onError: (text) => this.showError(text),
       onWelcome: (data) => this.welcome(data),
-      onOnline: () => this.outbox.pump(),
+      onOnline: () => {
+        this.joined.enter(this.room);
+        this.outbox.pump();
+      },
       onDisconnect: () => {
+        this.joined.reset(); // the server took the connection out of every room
         this.typing.reset();
         this.clearTypers();
       },
@@ -184,6 +238,8 @@ export class Chat {
     this.bindForm();
     this.bindPeople();
     this.bindRename();
+    this.bindMentions();
+    this.bindRooms();
   }
 
   // A "new messages" button under the log, shown when messages arrive while the
@@ -207,6 +263,7 @@ export class Chat {
       if (this.unseen && this.isNearBottom()) {
         this.setUnseen(0);
       }
+      this.markSeen();
       if (this.log.scrollTop <= NEAR_TOP_PX) {
         this.loadOlder();
       }
@@ -282,6 +339,15 @@ export class Chat {
     socket.on("presence", (data) => this.receivePresence(data));
     socket.on("notice", (data) => this.receiveNotice(data));
     socket.on("typing", (data) => this.receiveTyping(data));
+    if (this.switcher) {
+      socket.on("dm", (data) => {
+        if (data && typeof data.room === "string") {
+          this.rooms.addDm(data.room, Array.isArray(data.members) ? data.members : []);
+        }
+      });
+      socket.on("unread", (data) => this.rooms.setCounts(data));
+      socket.on("notify", (data) => this.receiveNotify(data));
+    }
   }
 
   // "welcome": who we are (the room it names is the connection's business).
@@ -290,6 +356,10 @@ export class Chat {
       this.setName(data.client);
     }
     this.identity.setUserId(data.user_id);
+    this.rooms.userId = this.identity.userId;
+    if (this.switcher) {
+      this.loadRooms();
+    }
     this.setModerator(data.moderator === true);
     this.nicknames = data.nicknames === true;
     if (this.renameButton) {
@@ -315,6 +385,9 @@ export class Chat {
       this.send();
     });
     this.input.addEventListener("keydown", (event) => {
+      if (this.mentionKey(event)) {
+        return;
+      }
       // keyCode 229: a key that an input method (IME) is still composing with.
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing &&
           event.keyCode !== 229) {
@@ -341,6 +414,8 @@ export class Chat {
     this.typing.stop();
     this.showError("");
     const entry = this.outbox.add(text);
+    entry.room = this.room;
+    entry.log = this.messages;
     entry.item = this.render(
       { client: this.identity.name || "You", message: text, ts: Date.now() }, true);
     this.setSendState(entry);
@@ -370,11 +445,12 @@ export class Chat {
     } else if (typeof data.message === "string") {
       setText(item.querySelector(".chatroom__text"), data.message); // as stored
     }
-    const place = this.messages.settle(item, { seq: data.seq, id: data.id });
-    if (place.moved) {
+    const messages = entry.log || this.messages; // its room may not be shown now
+    const place = messages.settle(item, { seq: data.seq, id: data.id });
+    if (place.moved && item.parentNode) {
       item.dataset.seq = String(data.seq);
       // Into its place among the others' messages.
-      this.log.insertBefore(item, place.before);
+      item.parentNode.insertBefore(item, place.before);
     }
     this.addModeration(item);
     if (stick) {
@@ -395,7 +471,7 @@ export class Chat {
     if (!this.outbox.discard(entry)) {
       return;
     }
-    this.messages.remove(entry.item);
+    (entry.log || this.messages).remove(entry.item);
     if (entry.item.parentNode) {
       entry.item.parentNode.removeChild(entry.item);
     }
@@ -558,9 +634,22 @@ export class Chat {
   // "presence" {room, users: [{id, name, user_id, avatar_url}], count}: who is in
   // the room, one entry per user.
   receivePresence(data) {
-    if (!data || !Array.isArray(data.users) || !this.isThisRoom(data.room)) {
+    if (!data || !Array.isArray(data.users)) {
       return;
     }
+    for (const user of data.users) {
+      if (user && typeof user.name === "string") {
+        this.rooms.learnName(user.user_id, user.name);
+      }
+    }
+    if (this.switcher && typeof data.room === "string" && data.room !== this.room) {
+      this.viewOf(data.room).presence = data; // shown when the reader goes there
+      return;
+    }
+    if (!this.isThisRoom(data.room)) {
+      return;
+    }
+    this.presence = data;
     const { users, count, complete } = readPresence(data);
     // Whoever is not here any more is not typing either (only knowable when
     // the list is complete).
@@ -598,6 +687,14 @@ export class Chat {
     name.className = "chatroom__person-name";
     name.textContent = user.name;
     item.appendChild(name);
+    // "Message": a direct conversation with another signed-in user.
+    if (this.switcher && this.identity.userId !== null && user.user_id !== null &&
+        user.user_id !== undefined && !this.identity.is(user.user_id, user.name)) {
+      const message = smallButton("Message", "chatroom__dm");
+      message.setAttribute("aria-label", "Message " + user.name);
+      message.addEventListener("click", () => this.openDm(user, message));
+      item.appendChild(message);
+    }
     return item;
   }
 
@@ -631,7 +728,7 @@ export class Chat {
       return;
     }
     const stick = this.isNearBottom();
-    const item = document.createElement("li");
+    const item = document.createElement("div");
     item.className = "chatroom__notice";
     item.dataset.kind = data.kind;
     item.textContent = data.client + (data.kind === "join" ? " joined" : " left");
@@ -774,6 +871,9 @@ export class Chat {
 
   // "message receive": one new message.
   receive(data) {
+    if (this.switcher && data && typeof data.room === "string") {
+      this.rooms.receive(data.room, data);
+    }
     if (data && typeof data.client === "string" && this.isThisRoom(data.room)) {
       // They sent it, so they stopped typing.
       if (this.typers.forget(personKey(data.user_id, data.client))) {
@@ -781,6 +881,7 @@ export class Chat {
       }
     }
     this.show([data], false);
+    this.markSeen();
   }
 
   // "history" {room, messages, has_more, since}: the room's latest messages when
@@ -790,6 +891,8 @@ export class Chat {
       return;
     }
     this.show(data.messages, false);
+    this.placeDivider();
+    this.markSeen();
     if (data.since === null || data.since === undefined) {
       // The latest page: has_more says whether older messages exist.
       this.messages.hasOlder = !!data.has_more;
@@ -905,8 +1008,12 @@ export class Chat {
   }
 
   render(data, own) {
-    const item = document.createElement("li");
+    const item = document.createElement("div");
     item.className = own ? "chatroom__msg chatroom__msg--own" : "chatroom__msg";
+    if (!own && mentionsUser(data, this.identity.userId)) {
+      item.classList.add("chatroom__msg--mention");
+      item.dataset.mention = "true";
+    }
     if (typeof data.id === "string") {
       item.dataset.id = data.id;
     }
@@ -946,7 +1053,7 @@ export class Chat {
     if (data.deleted) {
       showDeleted(item);
     } else {
-      appendText(text, data.message);
+      appendText(text, data.message, this.mentionNames());
     }
     return item;
   }
@@ -959,5 +1066,529 @@ export class Chat {
       showDeleted(item);
       this.addModeration(item);
     }
+  }
+
+  // -- the switcher: rooms, unread counts, read state ---------------------------------
+
+  // "rooms": the rooms this user may see, with their unread counts.
+  loadRooms() {
+    this.request("rooms", null, (err, ack) => {
+      if (err || !ack.ok || !Array.isArray(ack.rooms)) {
+        return;
+      }
+      const first = !this.roomsLoaded;
+      this.roomsLoaded = true;
+      if (!this.rooms.has(this.room)) {
+        this.rooms.upsert(this.room, {});
+      }
+      this.rooms.load(ack.rooms);
+      if (first) {
+        this.openDivider();
+        this.placeDivider();
+      }
+      this.markSeen();
+    });
+  }
+
+  viewOf(room) {
+    let view = this.views.get(room);
+    if (!view) {
+      view = { messages: new MessageLog(), nodes: null, scrollTop: 0, stick: true,
+               draft: "", presence: null };
+      this.views.set(room, view);
+    }
+    return view;
+  }
+
+  // Draw the room list, the current room and the tab title.
+  showRooms() {
+    if (!this.switcher) {
+      return;
+    }
+    const groups = this.rooms.groups();
+    this.fillRoomList(this.roomsList, groups.rooms);
+    this.fillRoomList(this.dmsList, groups.conversations);
+    document.title = tabTitle(this.baseTitle, this.rooms.total());
+  }
+
+  fillRoomList(list, entries) {
+    if (!list) {
+      return;
+    }
+    const items = new Map();
+    for (const item of Array.from(list.children)) {
+      items.set(item.dataset.room, item);
+    }
+    const wanted = entries.map((entry) => entry.name);
+    for (const [name, item] of items) {
+      if (!wanted.includes(name)) {
+        list.removeChild(item);
+        items.delete(name);
+      }
+    }
+    entries.forEach((entry, index) => {
+      let item = items.get(entry.name);
+      if (!item) {
+        item = this.roomItem(entry.name);
+      }
+      if (list.children[index] !== item) {
+        list.insertBefore(item, list.children[index] || null);
+      }
+      this.drawRoomItem(item, entry);
+    });
+    // An empty list says so, rather than showing nothing under its heading.
+    list.dataset.empty = entries.length ? "false" : "true";
+  }
+
+  roomItem(name) {
+    const item = document.createElement("li");
+    item.className = "chatroom__rooms-item";
+    item.dataset.room = name;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "chatroom__room-link";
+    button.dataset.room = name;
+    // The name, then the badges: the button's aria-label reads them out
+    // after the name ("#lobby, 3 unread, 1 mention").
+    for (const className of ["chatroom__room-label", "chatroom__count",
+                             "chatroom__mention-badge"]) {
+      const span = document.createElement("span");
+      span.className = className;
+      if (className !== "chatroom__room-label") {
+        span.setAttribute("aria-hidden", "true");
+      }
+      button.appendChild(span);
+    }
+    button.addEventListener("click", () => this.switchRoom(name, true));
+    item.appendChild(button);
+    return item;
+  }
+
+  drawRoomItem(item, entry) {
+    const button = item.firstChild;
+    const [label, countBadge, mentionBadge] = Array.from(button.children);
+    label.textContent = this.rooms.label(entry.name);
+    countBadge.textContent = entry.unread ? String(entry.unread) : "";
+    countBadge.hidden = !entry.unread;
+    mentionBadge.textContent = entry.mentions ? "@" : "";
+    mentionBadge.hidden = !entry.mentions;
+    button.setAttribute("aria-label", this.rooms.describe(entry.name));
+    button.dataset.unread = String(entry.unread);
+    button.dataset.mentions = String(entry.mentions);
+    if (entry.name === this.room) {
+      button.setAttribute("aria-current", "true");
+    } else {
+      button.removeAttribute("aria-current");
+    }
+  }
+
+  // Show *room*, keeping the one left as it was (its log, scroll position and
+  // draft); join it (again) so that what was missed arrives.
+  switchRoom(room, fromList) {
+    if (this.drawer && fromList) {
+      this.setRoomsOpen(false);
+    }
+    if (room === this.room) {
+      if (fromList) {
+        this.input.focus();
+      }
+      return;
+    }
+    this.closeMentions();
+    this.typing.stop();
+    this.clearTypers();
+    const old = this.viewOf(this.room);
+    old.messages = this.messages;
+    old.draft = this.input.value;
+    old.stick = this.isNearBottom();
+    old.scrollTop = this.log.scrollTop;
+    old.presence = this.presence || null;
+    this.removeDivider();
+    old.nodes = document.createDocumentFragment();
+    while (this.log.firstChild) {
+      old.nodes.appendChild(this.log.firstChild);
+    }
+
+    this.room = room;
+    this.root.dataset.room = room;
+    this.connection.room = room;
+    this.connection.inRoom = false;
+    if (!this.rooms.has(room)) {
+      this.rooms.upsert(room, {});
+    }
+    const view = this.viewOf(room);
+    this.messages = view.messages;
+    if (view.nodes) {
+      this.log.appendChild(view.nodes);
+      view.nodes = null;
+    }
+    this.input.value = view.draft;
+    this.setUnseen(0);
+    const label = this.rooms.label(room);
+    if (this.roomName) {
+      this.roomName.textContent = label;
+    }
+    this.log.setAttribute("aria-label", "Messages in " + label);
+    if (this.peopleTitle) {
+      this.peopleTitle.textContent = "Online in " + label;
+    }
+    this.presence = null;
+    if (this.peopleList) {
+      this.peopleList.textContent = "";
+    }
+    if (view.presence) {
+      this.receivePresence(view.presence);
+    }
+    this.log.scrollTop = view.stick ? this.log.scrollHeight : view.scrollTop;
+    this.openDivider();
+    this.placeDivider();
+    this.showRooms();
+    if (fromList) {
+      this.input.focus();
+    }
+    if (this.socket.connected) {
+      this.connection.enterRoom();
+      // Out of the rooms shown longest ago (their counts still come with "rooms").
+      for (const gone of this.joined.enter(room)) {
+        this.request("leave", { room: gone }, () => {});
+      }
+    }
+  }
+
+  // "dm" {user_id}: open (or find) the direct conversation with *user*.
+  openDm(user, button) {
+    button.disabled = true;
+    this.request("dm", { user_id: String(user.user_id) }, (err, ack) => {
+      button.disabled = false;
+      if (err) {
+        this.showError(NO_ANSWER);
+        return;
+      }
+      if (!ack.ok || typeof ack.room !== "string") {
+        this.showError(describeError(ack.error));
+        return;
+      }
+      this.showError("");
+      this.rooms.addDm(ack.room, [{ id: String(user.user_id), name: user.name }]);
+      this.switchRoom(ack.room, true);
+    });
+  }
+
+  // Opening a room with unread messages: the divider goes after the read marker.
+  openDivider() {
+    const entry = this.rooms.get(this.room);
+    this.dividerSeq = entry && entry.unread > 0 ? this.rooms.readSeq(this.room) : null;
+  }
+
+  removeDivider() {
+    const divider = this.log.querySelector("[data-chatroom-divider]");
+    if (divider) {
+      divider.parentNode.removeChild(divider);
+    }
+  }
+
+  // Put "Unread messages" before the first message after the read marker.
+  placeDivider() {
+    if (this.dividerSeq === null || this.log.querySelector("[data-chatroom-divider]")) {
+      return;
+    }
+    const after = this.dividerSeq;
+    const first = Array.from(this.log.querySelectorAll(".chatroom__msg[data-seq]"))
+      .find((item) => Number(item.dataset.seq) > after);
+    if (!first) {
+      return;
+    }
+    const divider = document.createElement("div");
+    divider.className = "chatroom__divider";
+    divider.setAttribute("data-chatroom-divider", "");
+    divider.setAttribute("role", "separator");
+    divider.textContent = "Unread messages";
+    this.log.insertBefore(divider, first);
+  }
+
+  // The reader sees the bottom of the log: say so ("read"), at most once a second.
+  markSeen() {
+    if (!this.switcher || !this.roomsLoaded || document.visibilityState !== "visible" ||
+        !this.isNearBottom() || !this.socket.connected) {
+      return;
+    }
+    const seq = this.messages.lastSeq;
+    if (seq === null) {
+      return;
+    }
+    this.rooms.markRead(this.room, seq);
+    this.readMarker.seen(this.room, seq);
+  }
+
+  // "notify" {kind: "mention"|"dm", room, message}: a mention or a direct
+  // message for this user, wherever they are.
+  receiveNotify(data) {
+    if (!data || typeof data.room !== "string" || !data.message) {
+      return;
+    }
+    if (!this.rooms.has(data.room)) {
+      if (data.kind === "dm") {
+        // Named after its sender until the rooms list brings all its members.
+        const from = data.message;
+        this.rooms.addDm(data.room, from.user_id === null || from.user_id === undefined ? []
+          : [{ id: String(from.user_id), name: typeof from.client === "string" ? from.client : null }]);
+      } else {
+        this.rooms.upsert(data.room, {});
+      }
+      this.loadRooms(); // its members and counts
+    }
+    const shown = data.room === this.room && document.visibilityState === "visible";
+    if (!shown) {
+      this.rooms.receive(data.room, data.message);
+    }
+    const id = typeof data.message.id === "string" ? data.message.id : null;
+    if (document.visibilityState !== "visible" && this.notificationsOn() &&
+        !(id && this.notified.has(id))) {
+      if (id) {
+        this.notified.add(id);
+      }
+      const from = typeof data.message.client === "string" ? data.message.client : "Someone";
+      const title = data.kind === "dm" ? "Message from " + from
+        : from + " mentioned you in " + this.rooms.label(data.room);
+      const text = typeof data.message.message === "string" ? data.message.message : "";
+      try {
+        const note = new window.Notification(title, { body: text.slice(0, 200), tag: data.room });
+        note.onclick = () => {
+          window.focus();
+          this.switchRoom(data.room, false);
+          note.close();
+        };
+      } catch (e) {
+        // A browser that only shows notifications from a service worker.
+      }
+    }
+  }
+
+  notificationsOn() {
+    return typeof window.Notification === "function" &&
+      window.Notification.permission === "granted" &&
+      window.localStorage.getItem(NOTIFY_KEY) === "on";
+  }
+
+  showNotifyButton() {
+    const button = this.notifyButton;
+    if (!button) {
+      return;
+    }
+    if (typeof window.Notification !== "function") {
+      button.hidden = true;
+      return;
+    }
+    button.hidden = false;
+    const denied = window.Notification.permission === "denied";
+    button.disabled = denied;
+    button.textContent = denied ? "Notifications blocked"
+      : this.notificationsOn() ? "Disable notifications" : "Enable notifications";
+  }
+
+  // Only a click asks the browser for permission; never on load.
+  toggleNotifications() {
+    if (this.notificationsOn()) {
+      window.localStorage.setItem(NOTIFY_KEY, "off");
+      this.showNotifyButton();
+      return;
+    }
+    const enable = (permission) => {
+      if (permission === "granted") {
+        window.localStorage.setItem(NOTIFY_KEY, "on");
+      }
+      this.showNotifyButton();
+      this.notifyButton.focus();
+    };
+    if (window.Notification.permission === "granted") {
+      enable("granted");
+    } else {
+      Promise.resolve(window.Notification.requestPermission()).then(enable, () => enable(null));
+    }
+  }
+
+  bindRooms() {
+    if (!this.switcher || !this.roomsPanel) {
+      return;
+    }
+    this.showNotifyButton();
+    if (this.notifyButton) {
+      this.notifyButton.addEventListener("click", () => this.toggleNotifications());
+    }
+    if (this.roomsToggle) {
+      this.roomsToggle.addEventListener("click", () => this.setRoomsOpen(!this.roomsOpen));
+    }
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.drawer && this.roomsOpen) {
+        this.setRoomsOpen(false);
+        if (this.roomsToggle) {
+          this.roomsToggle.focus();
+        }
+      }
+    });
+    this.root.addEventListener("click", (event) => {
+      if (this.drawer && this.roomsOpen && !this.roomsPanel.contains(event.target) &&
+          !(this.roomsToggle && this.roomsToggle.contains(event.target))) {
+        this.setRoomsOpen(false);
+      }
+    });
+    document.addEventListener("visibilitychange", () => this.markSeen());
+    const measure = () => {
+      const drawer = this.root.clientWidth <= DRAWER_PX;
+      if (drawer !== this.drawer) {
+        this.drawer = drawer;
+        this.roomsOpen = false;
+      }
+      this.layoutRooms();
+    };
+    if (typeof window.ResizeObserver === "function") {
+      new window.ResizeObserver(measure).observe(this.root);
+    } else {
+      window.addEventListener("resize", measure);
+    }
+    this.drawer = this.root.clientWidth <= DRAWER_PX;
+    this.rooms.upsert(this.room, {});
+    this.layoutRooms();
+    this.showRooms();
+  }
+
+  setRoomsOpen(open) {
+    this.roomsOpen = open;
+    this.layoutRooms();
+    if (open && this.drawer) {
+      const current = this.roomsPanel.querySelector("[aria-current]") ||
+        this.roomsPanel.querySelector("button");
+      if (current) {
+        current.focus();
+      }
+    }
+  }
+
+  layoutRooms() {
+    this.root.dataset.rooms = this.drawer ? "drawer" : "column";
+    this.roomsPanel.hidden = this.drawer && !this.roomsOpen;
+    if (this.roomsToggle) {
+      this.roomsToggle.hidden = !this.drawer;
+      this.roomsToggle.setAttribute("aria-expanded", this.drawer && this.roomsOpen ? "true" : "false");
+    }
+  }
+
+  // -- @mentions in the composer -------------------------------------------------------
+
+  // The names a message can mention here: who is in the room, and this user.
+  mentionNames() {
+    const names = [];
+    if (this.presence && Array.isArray(this.presence.users)) {
+      for (const user of this.presence.users) {
+        if (user && typeof user.name === "string") {
+          names.push(user.name);
+        }
+      }
+    }
+    if (this.identity.name) {
+      names.push(this.identity.name);
+    }
+    return names;
+  }
+
+  bindMentions() {
+    if (!this.mentionList) {
+      return;
+    }
+    this.input.setAttribute("role", "combobox");
+    this.input.setAttribute("aria-autocomplete", "list");
+    this.input.setAttribute("aria-expanded", "false");
+    this.input.setAttribute("aria-controls", this.mentionList.id);
+    this.input.addEventListener("input", () => this.updateMentions());
+    this.input.addEventListener("click", () => this.updateMentions());
+    this.input.addEventListener("blur", () => this.closeMentions());
+    // A click on a suggestion must not take the focus from the text box first.
+    this.mentionList.addEventListener("mousedown", (event) => event.preventDefault());
+    this.mentionList.addEventListener("click", (event) => {
+      const option = event.target.closest("[role=option]");
+      if (option) {
+        this.chooseMention(Number(option.dataset.index));
+      }
+    });
+  }
+
+  updateMentions() {
+    const caret = this.input.selectionStart;
+    const query = this.input.selectionEnd === caret ? mentionQuery(this.input.value, caret) : null;
+    const others = this.mentionNames().filter((name) => name !== this.identity.name);
+    const names = query ? matchNames(others, query.query) : [];
+    if (!names.length) {
+      this.closeMentions();
+      return;
+    }
+    const previous = this.mentionState;
+    const keep = previous && previous.names[previous.active];
+    const active = Math.max(0, names.indexOf(keep));
+    this.mentionState = { start: query.start, caret: caret, names: names, active: active };
+    this.drawMentions();
+  }
+
+  drawMentions() {
+    const state = this.mentionState;
+    const list = this.mentionList;
+    list.textContent = "";
+    state.names.forEach((name, index) => {
+      const option = document.createElement("li");
+      option.className = "chatroom__mention-option";
+      option.id = list.id + "-" + index;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", index === state.active ? "true" : "false");
+      option.dataset.index = String(index);
+      option.textContent = "@" + name;
+      list.appendChild(option);
+    });
+    list.hidden = false;
+    this.input.setAttribute("aria-expanded", "true");
+    this.input.setAttribute("aria-activedescendant", list.id + "-" + state.active);
+  }
+
+  closeMentions() {
+    this.mentionState = null;
+    if (!this.mentionList) {
+      return;
+    }
+    this.mentionList.hidden = true;
+    this.mentionList.textContent = "";
+    this.input.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  chooseMention(index) {
+    const state = this.mentionState;
+    if (!state || !state.names[index]) {
+      return;
+    }
+    const done = insertMention(this.input.value, state.start, state.caret, state.names[index]);
+    this.input.value = done.text;
+    this.input.setSelectionRange(done.caret, done.caret);
+    this.closeMentions();
+    this.input.focus();
+  }
+
+  // A key in the text box while suggestions are open; true if it was theirs.
+  mentionKey(event) {
+    const state = this.mentionState;
+    if (!state || event.isComposing) {
+      return false;
+    }
+    const count = state.names.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      state.active = (state.active + (event.key === "ArrowDown" ? 1 : count - 1)) % count;
+      this.drawMentions();
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      this.chooseMention(state.active);
+    } else if (event.key === "Escape") {
+      this.closeMentions();
+      event.stopPropagation(); // the text box's Escape, not a panel's
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
   }
 }
