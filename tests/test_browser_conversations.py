@@ -438,6 +438,46 @@ def test_mention_suggestions_by_keyboard_and_highlighted_mentions(
     browsing.assert_clean()
 
 
+def test_a_real_mention_and_a_real_direct_message_reach_a_user_elsewhere(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    """End to end, no event handed to the page: the server resolves ``@Grace``
+    to Grace's id, Grace's page (showing another room) gets the message's
+    ``notify`` and badges the room, and the message is highlighted for her when
+    she opens it; a direct message's ``notify`` counts in her list live."""
+    ada = sign_in(browsing, server, "Ada", chat_url + "dev")
+    grace = sign_in(browsing, server, "Grace", chat_url + "dev")
+    expect(ada.people()).to_have_count(2)
+    room_button(grace, "#lobby").click()  # Grace stays in #dev, shows #lobby
+    expect_current(grace, "#lobby")
+
+    ada.send("@Grace the build is green")
+    wait_sent(ada, "the build is green")
+    dev = room_button(grace, "#dev")
+    expect(dev.locator(".chatroom__mention-badge")).to_be_visible()
+    expect(dev).to_have_accessible_name(re.compile(r"1 mention$"))
+    dev.click()
+    expect(wait_for_text(grace, "the build is green")).to_have_attribute(
+        "data-mention", "true"
+    )
+    # Ada's own copy names Grace but is not a mention of Ada.
+    expect(wait_for_text(ada, "the build is green")).not_to_have_attribute(
+        "data-mention", "true"
+    )
+
+    room_button(grace, "#lobby").click()
+    expect_current(grace, "#lobby")
+    ada.page.get_by_role("button", name="Message Grace").click()
+    expect_current(ada, "Grace")
+    ada.send("just between us")
+    wait_sent(ada, "just between us")
+    expect(room_button(grace, "Ada")).to_have_accessible_name(
+        re.compile(r"^Ada, 1 unread")
+    )
+    expect(grace.page).to_have_title(f"(1) {TITLE}")
+    browsing.assert_clean()
+
+
 def test_notifications_only_after_the_button_and_only_when_hidden(
     browsing: Browsing, server: LiveServer, chat_url: str
 ) -> None:

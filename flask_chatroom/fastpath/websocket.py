@@ -64,6 +64,10 @@ log = logging.getLogger("flask_chatroom")
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 #: How much one read takes from the socket.
 RECEIVE_BYTES = 65536
+#: How long, and how many bytes, a connection closed for breaking a rule is
+#: still read (and the bytes dropped) so that its close frame reaches it.
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 1024 * 1024
 
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _FRAME_ATTRIBUTE = "_chatroom_ws_frame"
@@ -185,6 +189,7 @@ class GeventWebSocket:
         "_sock",
         "app",
         "closed",
+        "failed",
         "conn",
         "guard",
         "incoming",
@@ -207,6 +212,9 @@ class GeventWebSocket:
         self.pending: list[bytes] | None = None
         self.pending_size = 0
         self.closed = False
+        # The server closed the connection on a client breaking a rule (which
+        # may still be sending): see _linger.
+        self.failed = False
 
     # -- WSGI: the handshake --------------------------------------------------
 
@@ -246,6 +254,8 @@ class GeventWebSocket:
                 self._serve(engineio_socket)
         finally:
             self.close()
+            if self.failed:
+                self._linger(sock)
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         if kind == "gunicorn":
@@ -364,6 +374,28 @@ class GeventWebSocket:
         with contextlib.suppress(LocalProtocolError):
             self.write(self.conn.send(CloseConnection(code=code, reason=reason)))
         self.closed = True
+        self.failed = True
+
+    def _linger(self, sock: Any) -> None:
+        """After closing on a client that broke a rule: end our side (FIN after
+        the close frame) and read what the client still sends, for at most
+        :data:`LINGER_SECONDS` and :data:`LINGER_BYTES`. Closing a socket with
+        unread data resets the connection, and the client's system throws away
+        what it had not read yet: the close frame with its reason, when the
+        client was still writing the frame that broke the rule."""
+        deadline = time.monotonic() + LINGER_SECONDS
+        left = LINGER_BYTES
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                data = sock.recv(RECEIVE_BYTES)
+                if not data:
+                    break
+                left -= len(data)
 
     # -- writing -----------------------------------------------------------------
 
