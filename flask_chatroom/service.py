@@ -163,7 +163,7 @@ class ChatService:
         )
         self.publisher = Publisher(self.store, realtime, locks, recent)
         self.read_state = (
-            ReadState(self.conversations, realtime)
+            ReadState(self.conversations, realtime, guest_ttl=config.guest_ttl)
             if self.conversations is not None
             else None
         )
@@ -485,11 +485,11 @@ class ChatService:
         if identity is not None and identity.anonymous:
             # A guest's nickname lives CHATROOM_GUEST_TTL past its last connection.
             self.backends.userdata.touch_nickname(identity.id)
-            # Its read markers live as long as its connections to this process.
+            # So do its read markers (in this process).
             if self.read_state is not None and not self.connections.sids_of(
                 identity.id
             ):
-                self.read_state.forget_guest(identity.id)
+                self.read_state.guest_left(identity.id)
         self.announcer.announce_later(changes)
 
     def disconnect_user(self, user_id: str) -> int:

@@ -57,6 +57,7 @@ class Site:
         self.clients: list[SocketIOTestClient] = []
         self.http: dict[int, FlaskClient] = {}
         self.ids: dict[int, str] = {}
+        self.welcomes: dict[int, dict[str, Any]] = {}
 
     def connect(self, user_id: str | None = None, **kwargs: Any) -> SocketIOTestClient:
         """A chat connection of *user_id* (signed in through the host), or of a
@@ -73,6 +74,7 @@ class Site:
         self.clients.append(client)
         self.http[id(client)] = http
         self.ids[id(client)] = welcome["id"]
+        self.welcomes[id(client)] = welcome
         return client
 
     def id_of(self, client: SocketIOTestClient) -> str:
@@ -393,7 +395,7 @@ def test_dm_unread_counts_for_the_recipient(site: Site) -> None:
     assert call(grace, "read", {"room": room, "seq": 2})["unread"] == 0
 
 
-def test_a_guests_markers_live_in_memory_for_its_connection(site: Site) -> None:
+def test_a_guests_markers_live_in_memory_through_a_reload(site: Site) -> None:
     grace, guest = site.connect("grace"), site.connect()
     post(grace, "one")
     post(grace, "two")
@@ -410,8 +412,36 @@ def test_a_guests_markers_live_in_memory_for_its_connection(site: Site) -> None:
     assert site.conversations.read_markers(guest_id) == {}
     read_state = site.app.extensions["chatroom"].read_state
     assert read_state.guest_markers(guest_id) == {"lobby": 3}
+    # A reload: the connection goes, and the same guest (its token) comes back
+    # to find its markers.
+    token = site.welcomes[id(guest)]["guest_token"]
     guest.disconnect(NS)
+    again = site.connect(auth={"guest_token": token})
+    assert site.id_of(again) == guest_id
+    post(grace, "three")
+    assert rooms_by_name(again)["lobby"]["unread"] == 1
+    # Once gone for longer than CHATROOM_GUEST_TTL, they are dropped.
+    again.disconnect(NS)
+    read_state._guest_ttl = 0.0
+    read_state.guest_left("guest:someone-else")  # any departure prunes
     assert read_state.guest_markers(guest_id) == {}
+
+
+def test_guests_markers_are_bounded() -> None:
+    """A process keeps the markers of at most GUEST_MARKERS_MAX guests (the
+    least recently used go) and GUEST_ROOMS_MAX rooms per guest."""
+    from flask_chatroom.core import readstate
+
+    state = readstate.ReadState(None, None, clock=lambda: 0.0)  # type: ignore[arg-type]
+    for n in range(readstate.GUEST_ROOMS_MAX + 5):
+        state.guest_mark("guest:a", f"room-{n}", n + 1)
+    kept = state.guest_markers("guest:a")
+    assert len(kept) == readstate.GUEST_ROOMS_MAX
+    assert "room-0" not in kept and f"room-{readstate.GUEST_ROOMS_MAX + 4}" in kept
+    for n in range(readstate.GUEST_MARKERS_MAX + 1):
+        state.guest_mark(f"guest:{n}", "lobby", 1)
+    assert state.guest_markers("guest:a") == {}  # the least recently used
+    assert state.guest_markers(f"guest:{readstate.GUEST_MARKERS_MAX}") == {"lobby": 1}
 
 
 def test_read_payloads_are_checked(site: Site) -> None:

@@ -4,15 +4,19 @@ A signed-in user's marker moves when they say they have read a room (the
 ``read`` event, written at once) and when they post (their own message is
 read): that second write is on the message path, so it happens at most once a
 second per user and room; a later one waits here and a background task writes
-it. Guests' markers are never stored: they live here, per guest id, until the
-guest's last connection to this process closes.
+it. Guests' markers are never stored: they live here, per guest id, for
+``CHATROOM_GUEST_TTL`` after the guest's last connection to this process
+closes (a reload, or a new tab with the guest's token, finds them), bounded in
+number (:data:`GUEST_MARKERS_MAX` guests, :data:`GUEST_ROOMS_MAX` rooms each).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from ..backends.interfaces import Conversations
@@ -27,6 +31,11 @@ MARKER_INTERVAL = 1.0
 # How many (user, room) write times are kept before old ones are dropped.
 _PRUNE_AT = 4096
 
+#: The most guests whose markers one process keeps (the least recently used
+#: go first), and the most rooms per guest.
+GUEST_MARKERS_MAX = 20_000
+GUEST_ROOMS_MAX = 50
+
 
 class ReadState:
     """Pending read markers of signed-in users, and guests' markers.
@@ -35,6 +44,8 @@ class ReadState:
     :param realtime: runs the task that writes pending markers.
     :param interval: :data:`MARKER_INTERVAL`.
     :param clock: a monotonic clock in seconds (tests pass a fake one).
+    :param guest_ttl: how long a guest's markers outlive its last connection
+        here (``CHATROOM_GUEST_TTL``).
     """
 
     def __init__(
@@ -43,6 +54,7 @@ class ReadState:
         realtime: Realtime,
         interval: float = MARKER_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        guest_ttl: float = 24 * 3600,
     ) -> None:
         self._conversations = conversations
         self._realtime = realtime
@@ -55,7 +67,11 @@ class ReadState:
         self._pending: dict[tuple[str, str], int] = {}
         self._written: dict[tuple[str, str], float] = {}
         self._flushing = False
-        self._guests: dict[str, dict[str, int]] = {}
+        self._guest_ttl = guest_ttl
+        # guest id -> room -> seq, least recently used first
+        self._guests: OrderedDict[str, dict[str, int]] = OrderedDict()
+        # guest id -> when its last connection here closed
+        self._guests_gone: dict[str, float] = {}
 
     # -- signed-in users -------------------------------------------------------------
 
@@ -133,16 +149,55 @@ class ReadState:
     def guest_mark(self, guest_id: str, room: str, seq: int) -> int:
         """Move guest *guest_id*'s marker in *room* forward to *seq*; the marker."""
         with self._lock:
-            markers = self._guests.setdefault(guest_id, {})
-            markers[room] = max(markers.get(room, 0), seq)
-            return markers[room]
+            markers = self._guest(guest_id, create=True)
+            seq = max(markers.pop(room, 0), seq)  # (re)inserted: the newest room
+            markers[room] = seq
+            while len(markers) > GUEST_ROOMS_MAX:
+                del markers[next(iter(markers))]
+            return seq
 
     def guest_markers(self, guest_id: str) -> dict[str, int]:
         """Guest *guest_id*'s markers: room -> ``seq``."""
         with self._lock:
-            return dict(self._guests.get(guest_id, {}))
+            return dict(self._guest(guest_id, create=False))
 
-    def forget_guest(self, guest_id: str) -> None:
-        """Guest *guest_id* has no connection here any more."""
+    def guest_left(self, guest_id: str) -> None:
+        """Guest *guest_id* has no connection here any more: its markers are
+        kept for ``guest_ttl`` (a connection of it before then keeps them)."""
         with self._lock:
-            self._guests.pop(guest_id, None)
+            now = self._clock()
+            if guest_id in self._guests:
+                self._guests_gone[guest_id] = now
+            self._prune_guests(now)
+
+    def _guest(self, guest_id: str, create: bool) -> dict[str, int]:
+        """The markers of *guest_id*, now the most recently used (under the
+        lock); expired ones are gone."""
+        markers = self._guests.get(guest_id)
+        gone = self._guests_gone.pop(guest_id, None)
+        if (
+            markers is not None
+            and gone is not None
+            and self._clock() - gone >= self._guest_ttl
+        ):
+            del self._guests[guest_id]
+            markers = None
+        if markers is None:
+            if not create:
+                return {}
+            markers = self._guests[guest_id] = {}
+            if len(self._guests) > GUEST_MARKERS_MAX:
+                oldest = next(iter(self._guests))
+                del self._guests[oldest]
+                self._guests_gone.pop(oldest, None)
+        self._guests.move_to_end(guest_id)
+        return markers
+
+    def _prune_guests(self, now: float) -> None:
+        """Drop the markers of guests gone longer than ``guest_ttl``, looking
+        at the least recently used few (each call: the work stays bounded)."""
+        for guest_id in list(itertools.islice(self._guests, 64)):
+            gone = self._guests_gone.get(guest_id)
+            if gone is not None and now - gone >= self._guest_ttl:
+                del self._guests[guest_id]
+                del self._guests_gone[guest_id]
