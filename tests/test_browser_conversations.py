@@ -601,6 +601,82 @@ def test_narrow_screen_drawer_by_keyboard(
     browsing.assert_clean()
 
 
+def test_blocking_by_keyboard_survives_a_reload_and_refuses_the_other_s_dm(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    ada = sign_in(browsing, server, "Ada", chat_url)
+    grace = sign_in(browsing, server, "Grace", chat_url)
+    expect(ada.people()).to_have_count(2)
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_be_visible()
+
+    # By keyboard: "Block Grace", then Enter; the button flips, "Message" goes.
+    block = ada.page.get_by_role("button", name="Block Grace")
+    block.focus()
+    ada.page.keyboard.press("Enter")
+    unblock = ada.page.get_by_role("button", name="Unblock Grace")
+    expect(unblock).to_be_visible()
+    expect(unblock).to_be_focused()
+    expect(unblock).to_have_text("Unblock")
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_have_count(0)
+
+    # Grace's messages still reach Ada (the server decides delivery).
+    grace.send("still here")
+    wait_for_text(ada, "still here")
+
+    # A reload asks "blocks" again.
+    ada.page.reload()
+    ada.wait_online(ANY_NAME)
+    expect(ada.people()).to_have_count(2)
+    expect(ada.page.get_by_role("button", name="Unblock Grace")).to_be_visible()
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_have_count(0)
+
+    # Grace may not open a conversation with Ada: the server's generic refusal.
+    grace.page.get_by_role("button", name="Message Ada").click()
+    error = grace.part("error")
+    expect(error).to_be_visible()
+    expect(error).not_to_have_text("")
+    expect(grace.part("dms-list").locator("li")).to_have_count(0)
+
+    # Unblocking by keyboard brings "Message" back.
+    ada.page.get_by_role("button", name="Unblock Grace").focus()
+    ada.page.keyboard.press("Enter")
+    expect(ada.page.get_by_role("button", name="Block Grace")).to_be_focused()
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_be_visible()
+    browsing.assert_clean()
+
+
+def set_hidden(tab: Tab, hidden: bool) -> None:
+    """The page is hidden or shown again, as when the user changes tabs."""
+    tab.page.evaluate(
+        """(hidden) => {
+            window.__hidden = hidden;
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_counts_of_rooms_not_joined_are_fresh_when_the_page_comes_back(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    ada = sign_in(browsing, server, "Ada", chat_url + "dev")
+    grace = sign_in(browsing, server, "Grace", chat_url)
+    dev = room_button(grace, "#dev")
+    expect(dev).to_have_count(1)  # the rooms list is in
+    expect(dev.locator(".chatroom__count")).to_be_hidden()
+    set_hidden(grace, True)
+    ada.send("news in dev")
+    wait_sent(ada, "news in dev")
+    # Grace's connection is not in #dev: nothing live reaches her page.
+    expect(grace.page.get_by_text("news in dev")).to_have_count(0)
+    set_hidden(grace, False)
+    # Asked at once, or (within 10 s of a focus event) when the 10 s are over.
+    expect(dev.locator(".chatroom__count")).to_have_text("1", timeout=15_000)
+    expect(dev).to_have_accessible_name("#dev, 1 unread")
+    expect(grace.page).to_have_title(f"(1) {TITLE}")
+    browsing.assert_clean()
+
+
 def test_the_widget_keeps_one_room_unless_asked(
     browsing: Browsing, server: LiveServer
 ) -> None:
@@ -639,6 +715,11 @@ def test_accessibility_of_every_new_state_in_both_themes(
     room_button(grace, "Ada").click()
     expect(grace.page.locator("[data-chatroom-divider]")).to_be_visible()
     audit(grace, axe_script, "unread divider shown")
+
+    # Grace blocked: "Unblock Ada" alone in her online list.
+    grace.page.get_by_role("button", name="Block Ada").click()
+    expect(grace.page.get_by_role("button", name="Unblock Ada")).to_be_visible()
+    audit(grace, axe_script, "a user blocked")
 
     # The narrow drawer open.
     ada.page.set_viewport_size({"width": 320, "height": 568})

@@ -16,8 +16,10 @@ import { LINK_REL, linkify } from "./links.js";
 import { MessageLog } from "./messagelog.js";
 import { FAILED, Outbox, SENT } from "./outbox.js";
 import { insertMention, matchNames, mentionQuery, splitMentions } from "./mentions.js";
-import { Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
-import { JoinedRooms, ReadMarker, RoomList, mentionsUser, tabTitle } from "./rooms.js";
+import { Blocked, Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
+import {
+  JoinedRooms, ReadMarker, RoomList, RoomsRefresher, mentionsUser, tabTitle,
+} from "./rooms.js";
 
 const STATES = {
   connecting: "Connecting…",
@@ -167,6 +169,7 @@ export class Chat {
     this.notifyButton = part(root, "notify");
 
     this.identity = new Me();
+    this.blocked = new Blocked();
     this.moderator = false;
     this.nicknames = false;
     this.loadingOlder = false;
@@ -184,6 +187,8 @@ export class Chat {
     this.notified = new Set(); // ids of the messages a notification was shown for
     this.rooms = new RoomList({ onChange: () => this.showRooms() });
     this.joined = new JoinedRooms();
+    // The counts of rooms the connection is not in come only with "rooms".
+    this.roomsRefresher = new RoomsRefresher({ refresh: () => this.loadRooms() });
     this.readMarker = new ReadMarker({
       emit: (room, seq) => this.request("read", { room: room, seq: seq }, (err, ack) => {
         if (!err && ack.ok) {
@@ -359,6 +364,9 @@ export class Chat {
     this.rooms.userId = this.identity.userId;
     if (this.switcher) {
       this.loadRooms();
+      if (this.identity.userId !== null && !this.blocked.loaded) {
+        this.loadBlocks();
+      }
     }
     this.setModerator(data.moderator === true);
     this.nicknames = data.nicknames === true;
@@ -687,15 +695,75 @@ export class Chat {
     name.className = "chatroom__person-name";
     name.textContent = user.name;
     item.appendChild(name);
-    // "Message": a direct conversation with another signed-in user.
+    // "Message": a direct conversation with another signed-in user, and
+    // "Block" / "Unblock" them (no "Message" while they are blocked).
     if (this.switcher && this.identity.userId !== null && user.user_id !== null &&
         user.user_id !== undefined && !this.identity.is(user.user_id, user.name)) {
       const message = smallButton("Message", "chatroom__dm");
       message.setAttribute("aria-label", "Message " + user.name);
       message.addEventListener("click", () => this.openDm(user, message));
       item.appendChild(message);
+      const block = smallButton("Block", "chatroom__block");
+      block.setAttribute("data-chatroom-block", "");
+      block.addEventListener("click", () => this.toggleBlock(user, block));
+      item.appendChild(block);
+      this.showBlocked(item, user.name);
     }
     return item;
+  }
+
+  // A person's "Message" and "Block" buttons as the blocked list says.
+  showBlocked(item, name) {
+    const block = item.querySelector("[data-chatroom-block]");
+    if (!block) {
+      return;
+    }
+    const blocked = this.blocked.has(item.dataset.userId);
+    block.textContent = blocked ? "Unblock" : "Block";
+    block.setAttribute("aria-label", (blocked ? "Unblock " : "Block ") + name);
+    const message = item.querySelector(".chatroom__dm");
+    if (message) {
+      message.hidden = blocked;
+    }
+  }
+
+  showAllBlocked() {
+    if (!this.peopleList) {
+      return;
+    }
+    for (const item of Array.from(this.peopleList.children)) {
+      const name = item.querySelector(".chatroom__person-name");
+      this.showBlocked(item, name ? name.textContent : "");
+    }
+  }
+
+  // "blocks": the users this signed-in user blocks.
+  loadBlocks() {
+    this.request("blocks", null, (err, ack) => {
+      if (!err && ack.ok && this.blocked.load(ack.blocked)) {
+        this.showAllBlocked();
+      }
+    });
+  }
+
+  // "block" / "unblock" {user_id}; the acknowledgement has the whole list.
+  toggleBlock(user, button) {
+    const event = this.blocked.has(user.user_id) ? "unblock" : "block";
+    button.disabled = true;
+    this.request(event, { user_id: String(user.user_id) }, (err, ack) => {
+      button.disabled = false;
+      if (err) {
+        this.showError(NO_ANSWER);
+        return;
+      }
+      if (!ack.ok) {
+        this.showError(describeError(ack.error));
+        return;
+      }
+      this.showError("");
+      this.blocked.load(ack.blocked);
+      this.showAllBlocked();
+    });
   }
 
   // Mark this user's own entry in the list.
@@ -1090,6 +1158,13 @@ export class Chat {
     });
   }
 
+  // The page is back (shown, or its window focused): fresh counts.
+  refreshRooms() {
+    if (this.roomsLoaded && document.visibilityState === "visible" && this.socket.connected) {
+      this.roomsRefresher.poke();
+    }
+  }
+
   viewOf(room) {
     let view = this.views.get(room);
     if (!view) {
@@ -1432,7 +1507,11 @@ export class Chat {
         this.setRoomsOpen(false);
       }
     });
-    document.addEventListener("visibilitychange", () => this.markSeen());
+    document.addEventListener("visibilitychange", () => {
+      this.markSeen();
+      this.refreshRooms();
+    });
+    window.addEventListener("focus", () => this.refreshRooms());
     const measure = () => {
       const drawer = this.root.clientWidth <= DRAWER_PX;
       if (drawer !== this.drawer) {
