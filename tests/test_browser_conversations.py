@@ -37,6 +37,10 @@ TITLE = "Acme chat"
 JS_DIR = ROOT / "tests" / "js"
 AXE = JS_DIR / "node_modules" / "axe-core" / "axe.min.js"
 THEMES = ("dark", "light")
+# A server where signed-in users may make rooms (the page shows "New room").
+ROOM_CREATION = pytest.mark.parametrize(
+    "server", [{"TEST_ROOM_CREATION": True}], indirect=True, ids=["room creation"]
+)
 
 # Records what the page asks of the Notification API, and lets a test say the
 # page is hidden (a headless page is always visible).
@@ -64,14 +68,16 @@ window.Notification = FakeNotification;
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """The example host app with three listed rooms and a third user, Linus; a
-    new one for each test, so that no test sees another's unread messages."""
+    new one for each test, so that no test sees another's unread messages.
+    Indirect parameters add config (``ROOM_CREATION``: users may make rooms)."""
     live = start_server(
         tmp_path,
         config={
             "CHATROOM_ROOMS": ["lobby", "dev", "random"],
             "TEST_USERS": {"linus": "Linus"},
+            **getattr(request, "param", {}),
         },
     )
     yield live
@@ -677,6 +683,90 @@ def test_counts_of_rooms_not_joined_are_fresh_when_the_page_comes_back(
     browsing.assert_clean()
 
 
+@ROOM_CREATION
+def test_making_a_room_by_keyboard_with_refusals_beside_the_field(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    url = chat_url
+    ada = sign_in(browsing, server, "Ada", url)
+    page = ada.page
+    button = page.get_by_role("button", name="New room")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    form = ada.part("new-room-form")
+    field = page.get_by_label("Room name")
+
+    # Open by keyboard; Escape cancels and gives the focus back.
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(form).to_be_visible()
+    expect(field).to_be_focused()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    page.keyboard.type("never-made")
+    page.keyboard.press("Escape")
+    expect(form).to_be_hidden()
+    expect(button).to_be_focused()
+    expect(ada.root).to_have_attribute("data-state", "online")
+
+    # A name that breaks the rule: the refusal beside the field.
+    page.keyboard.press("Enter")
+    expect(field).to_have_value("")
+    page.keyboard.type("no spaces")
+    page.keyboard.press("Enter")
+    error = ada.part("new-room-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_attribute("role", "alert")
+    expect(error).to_contain_text("letter")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_be_focused()
+    # The default room exists already.
+    field.fill("lobby")
+    expect(error).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(error).to_be_visible()
+    expect(error).not_to_have_text("")
+
+    # A good name: the room is made, listed and shown.
+    field.fill("book-club")
+    page.keyboard.press("Enter")
+    expect(form).to_be_hidden()
+    expect_current(ada, "#book-club")
+    expect(ada.input).to_be_focused()
+    ada.send("first words")
+    wait_sent(ada, "first words")
+
+    # A private room, the checkbox by keyboard: listed with the conversations.
+    button.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("secret-club")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    expect(page.get_by_label("Private")).to_be_checked()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Create")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_current(ada, "#secret-club")
+    assert "#secret-club" in room_labels(ada, "dms-list")
+
+    # A guest may not (the hook says so): the server's refusal, inline.
+    guest = browsing.open(url)
+    guest.wait_online()
+    guest.page.get_by_role("button", name="New room").click()
+    guest.page.get_by_label("Room name").fill("guests-only")
+    guest.page.keyboard.press("Enter")
+    expect(guest.part("new-room-error")).to_be_visible()
+    expect(guest.part("new-room-error")).not_to_have_text("")
+    browsing.assert_clean()
+
+
+def test_no_new_room_button_unless_the_host_allows_it(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    ada = sign_in(browsing, server, "Ada", chat_url)
+    expect(ada.part("rooms-list").locator("li")).to_have_count(3)
+    expect(ada.part("new-room")).to_have_count(0)
+    browsing.assert_clean()
+
+
 def test_the_widget_keeps_one_room_unless_asked(
     browsing: Browsing, server: LiveServer
 ) -> None:
@@ -688,6 +778,7 @@ def test_the_widget_keeps_one_room_unless_asked(
     browsing.assert_clean()
 
 
+@ROOM_CREATION
 def test_accessibility_of_every_new_state_in_both_themes(
     browsing: Browsing, server: LiveServer, chat_url: str, axe_script: Path
 ) -> None:
@@ -720,6 +811,15 @@ def test_accessibility_of_every_new_state_in_both_themes(
     grace.page.get_by_role("button", name="Block Ada").click()
     expect(grace.page.get_by_role("button", name="Unblock Ada")).to_be_visible()
     audit(grace, axe_script, "a user blocked")
+
+    # The "New room" form open, with a refusal beside its field.
+    ada.page.get_by_role("button", name="New room").click()
+    ada.page.get_by_label("Room name").fill("lobby")
+    ada.page.keyboard.press("Enter")
+    expect(ada.part("new-room-error")).to_be_visible()
+    audit(ada, axe_script, "new room form with an error")
+    ada.page.keyboard.press("Escape")
+    expect(ada.part("new-room-form")).to_be_hidden()
 
     # The narrow drawer open.
     ada.page.set_viewport_size({"width": 320, "height": 568})

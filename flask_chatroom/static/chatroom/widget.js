@@ -167,6 +167,12 @@ export class Chat {
     this.dmsList = part(root, "dms-list");
     this.roomsToggle = part(root, "rooms-toggle");
     this.notifyButton = part(root, "notify");
+    this.newRoomButton = part(root, "new-room");
+    this.newRoomForm = part(root, "new-room-form");
+    this.newRoomInput = part(root, "new-room-input");
+    this.newRoomError = part(root, "new-room-error");
+    this.newRoomPrivate = part(root, "new-room-private");
+    this.newRoomCancel = part(root, "new-room-cancel");
 
     this.identity = new Me();
     this.blocked = new Blocked();
@@ -1486,6 +1492,7 @@ export class Chat {
     if (!this.switcher || !this.roomsPanel) {
       return;
     }
+    this.bindNewRoom();
     this.showNotifyButton();
     if (this.notifyButton) {
       this.notifyButton.addEventListener("click", () => this.toggleNotifications());
@@ -1529,6 +1536,103 @@ export class Chat {
     this.rooms.upsert(this.room, {});
     this.layoutRooms();
     this.showRooms();
+  }
+
+  // -- making a room ("create room") -------------------------------------------------
+
+  bindNewRoom() {
+    if (!this.newRoomButton || !this.newRoomForm || !this.newRoomInput) {
+      return;
+    }
+    this.newRoomButton.addEventListener("click", () => {
+      if (this.newRoomForm.hidden) {
+        this.openNewRoom();
+      } else {
+        this.closeNewRoom(true);
+      }
+    });
+    if (this.newRoomCancel) {
+      this.newRoomCancel.addEventListener("click", () => this.closeNewRoom(true));
+    }
+    this.newRoomForm.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation(); // the form closes, not the drawer around it
+        this.closeNewRoom(true);
+      }
+    });
+    this.newRoomInput.addEventListener("input", () => this.showNewRoomError(""));
+    this.newRoomForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.createRoom();
+    });
+  }
+
+  openNewRoom() {
+    this.newRoomForm.hidden = false;
+    this.newRoomButton.setAttribute("aria-expanded", "true");
+    this.newRoomInput.focus();
+  }
+
+  closeNewRoom(refocus) {
+    if (!this.newRoomForm || this.newRoomForm.hidden) {
+      return;
+    }
+    this.newRoomForm.hidden = true;
+    this.newRoomButton.setAttribute("aria-expanded", "false");
+    this.newRoomInput.value = "";
+    if (this.newRoomPrivate) {
+      this.newRoomPrivate.checked = false;
+    }
+    this.showNewRoomError("");
+    if (refocus) {
+      this.newRoomButton.focus();
+    }
+  }
+
+  // The refusal beside the name field (role="alert"), or none.
+  showNewRoomError(text) {
+    if (this.newRoomError) {
+      this.newRoomError.textContent = text;
+      this.newRoomError.hidden = !text;
+    }
+    if (text) {
+      this.newRoomInput.setAttribute("aria-invalid", "true");
+    } else {
+      this.newRoomInput.removeAttribute("aria-invalid");
+    }
+  }
+
+  // "create room" {room, private}: on success the room joins the list and is shown.
+  createRoom() {
+    const name = this.newRoomInput.value.trim();
+    if (!name) {
+      this.showNewRoomError("Type a room name first.");
+      this.newRoomInput.focus();
+      return;
+    }
+    const priv = Boolean(this.newRoomPrivate && this.newRoomPrivate.checked);
+    const submit = this.newRoomForm.querySelector("[type=submit]");
+    if (submit) {
+      submit.disabled = true;
+    }
+    this.request("create room", { room: name, private: priv }, (err, ack) => {
+      if (submit) {
+        submit.disabled = false;
+      }
+      if (err) {
+        this.showNewRoomError(NO_ANSWER);
+        this.newRoomInput.focus();
+        return;
+      }
+      if (!ack.ok || typeof ack.room !== "string") {
+        this.showNewRoomError(describeError(ack.error));
+        this.newRoomInput.focus();
+        return;
+      }
+      this.closeNewRoom(false);
+      this.rooms.upsert(ack.room, { kind: priv ? "private" : "public" });
+      this.switchRoom(ack.room, true);
+    });
   }
 
   setRoomsOpen(open) {
