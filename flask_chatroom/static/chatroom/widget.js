@@ -754,10 +754,14 @@ export class Chat {
 
   // "block" / "unblock" {user_id}; the acknowledgement has the whole list.
   toggleBlock(user, button) {
+    // Not disabled while it is on its way: that would take the focus away.
+    if (button.getAttribute("aria-busy") === "true") {
+      return;
+    }
     const event = this.blocked.has(user.user_id) ? "unblock" : "block";
-    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
     this.request(event, { user_id: String(user.user_id) }, (err, ack) => {
-      button.disabled = false;
+      button.removeAttribute("aria-busy");
       if (err) {
         this.showError(NO_ANSWER);
         return;
