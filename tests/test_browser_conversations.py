@@ -643,6 +643,17 @@ def test_blocking_by_keyboard_survives_a_reload_and_refuses_the_other_s_dm(
     expect(error).not_to_have_text("")
     expect(grace.part("dms-list").locator("li")).to_have_count(0)
 
+    # At 320 px the online list's buttons fit beside the name.
+    ada.page.set_viewport_size({"width": 320, "height": 568})
+    toggle = ada.part("people-toggle")
+    if toggle.is_visible():
+        toggle.click()
+    unblock = ada.page.get_by_role("button", name="Unblock Grace")
+    expect(unblock).to_be_visible()
+    box = unblock.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 320
+    ada.page.set_viewport_size({"width": 1000, "height": 640})
+
     # Unblocking by keyboard brings "Message" back.
     ada.page.get_by_role("button", name="Unblock Grace").focus()
     ada.page.keyboard.press("Enter")
@@ -746,6 +757,28 @@ def test_making_a_room_by_keyboard_with_refusals_beside_the_field(
     page.keyboard.press("Enter")
     expect_current(ada, "#secret-club")
     assert "#secret-club" in room_labels(ada, "dms-list")
+
+    # At 320 px, in the drawer: the form fits, and Escape closes only the form.
+    page.set_viewport_size({"width": 320, "height": 568})
+    expect(ada.root).to_have_attribute("data-rooms", "drawer")
+    ada.part("rooms-toggle").click()
+    panel = ada.part("rooms")
+    expect(panel).to_be_visible()
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(field).to_be_focused()
+    for part in (field, page.get_by_role("button", name="Create")):
+        box = part.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 320
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.body.scrollWidth]"
+    )
+    assert max(widths) <= 320
+    page.keyboard.press("Escape")
+    expect(form).to_be_hidden()
+    expect(panel).to_be_visible()
+    expect(button).to_be_focused()
+    page.set_viewport_size({"width": 1000, "height": 640})
 
     # A guest may not (the hook says so): the server's refusal, inline.
     guest = browsing.open(url)
