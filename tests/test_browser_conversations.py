@@ -37,6 +37,10 @@ TITLE = "Acme chat"
 JS_DIR = ROOT / "tests" / "js"
 AXE = JS_DIR / "node_modules" / "axe-core" / "axe.min.js"
 THEMES = ("dark", "light")
+# A server where signed-in users may make rooms (the page shows "New room").
+ROOM_CREATION = pytest.mark.parametrize(
+    "server", [{"TEST_ROOM_CREATION": True}], indirect=True, ids=["room creation"]
+)
 
 # Records what the page asks of the Notification API, and lets a test say the
 # page is hidden (a headless page is always visible).
@@ -64,14 +68,16 @@ window.Notification = FakeNotification;
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """The example host app with three listed rooms and a third user, Linus; a
-    new one for each test, so that no test sees another's unread messages."""
+    new one for each test, so that no test sees another's unread messages.
+    Indirect parameters add config (``ROOM_CREATION``: users may make rooms)."""
     live = start_server(
         tmp_path,
         config={
             "CHATROOM_ROOMS": ["lobby", "dev", "random"],
             "TEST_USERS": {"linus": "Linus"},
+            **getattr(request, "param", {}),
         },
     )
     yield live
@@ -601,6 +607,199 @@ def test_narrow_screen_drawer_by_keyboard(
     browsing.assert_clean()
 
 
+def test_blocking_by_keyboard_survives_a_reload_and_refuses_the_other_s_dm(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    ada = sign_in(browsing, server, "Ada", chat_url)
+    grace = sign_in(browsing, server, "Grace", chat_url)
+    expect(ada.people()).to_have_count(2)
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_be_visible()
+
+    # By keyboard: "Block Grace", then Enter; the button flips, "Message" goes.
+    block = ada.page.get_by_role("button", name="Block Grace")
+    block.focus()
+    ada.page.keyboard.press("Enter")
+    unblock = ada.page.get_by_role("button", name="Unblock Grace")
+    expect(unblock).to_be_visible()
+    expect(unblock).to_be_focused()
+    expect(unblock).to_have_text("Unblock")
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_have_count(0)
+
+    # Grace's messages still reach Ada (the server decides delivery).
+    grace.send("still here")
+    wait_for_text(ada, "still here")
+
+    # A reload asks "blocks" again.
+    ada.page.reload()
+    ada.wait_online(ANY_NAME)
+    expect(ada.people()).to_have_count(2)
+    expect(ada.page.get_by_role("button", name="Unblock Grace")).to_be_visible()
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_have_count(0)
+
+    # Grace may not open a conversation with Ada: the server's generic refusal.
+    grace.page.get_by_role("button", name="Message Ada").click()
+    error = grace.part("error")
+    expect(error).to_be_visible()
+    expect(error).not_to_have_text("")
+    expect(grace.part("dms-list").locator("li")).to_have_count(0)
+
+    # At 320 px the online list's buttons fit beside the name.
+    ada.page.set_viewport_size({"width": 320, "height": 568})
+    toggle = ada.part("people-toggle")
+    if toggle.is_visible():
+        toggle.click()
+    unblock = ada.page.get_by_role("button", name="Unblock Grace")
+    expect(unblock).to_be_visible()
+    box = unblock.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 320
+    ada.page.set_viewport_size({"width": 1000, "height": 640})
+
+    # Unblocking by keyboard brings "Message" back.
+    ada.page.get_by_role("button", name="Unblock Grace").focus()
+    ada.page.keyboard.press("Enter")
+    expect(ada.page.get_by_role("button", name="Block Grace")).to_be_focused()
+    expect(ada.page.get_by_role("button", name="Message Grace")).to_be_visible()
+    browsing.assert_clean()
+
+
+def set_hidden(tab: Tab, hidden: bool) -> None:
+    """The page is hidden or shown again, as when the user changes tabs."""
+    tab.page.evaluate(
+        """(hidden) => {
+            window.__hidden = hidden;
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_counts_of_rooms_not_joined_are_fresh_when_the_page_comes_back(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    ada = sign_in(browsing, server, "Ada", chat_url + "dev")
+    grace = sign_in(browsing, server, "Grace", chat_url)
+    dev = room_button(grace, "#dev")
+    expect(dev).to_have_count(1)  # the rooms list is in
+    expect(dev.locator(".chatroom__count")).to_be_hidden()
+    set_hidden(grace, True)
+    ada.send("news in dev")
+    wait_sent(ada, "news in dev")
+    # Grace's connection is not in #dev: nothing live reaches her page.
+    expect(grace.page.get_by_text("news in dev")).to_have_count(0)
+    set_hidden(grace, False)
+    # Asked at once, or (within 10 s of a focus event) when the 10 s are over.
+    expect(dev.locator(".chatroom__count")).to_have_text("1", timeout=15_000)
+    expect(dev).to_have_accessible_name("#dev, 1 unread")
+    expect(grace.page).to_have_title(f"(1) {TITLE}")
+    browsing.assert_clean()
+
+
+@ROOM_CREATION
+def test_making_a_room_by_keyboard_with_refusals_beside_the_field(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    url = chat_url
+    ada = sign_in(browsing, server, "Ada", url)
+    page = ada.page
+    button = page.get_by_role("button", name="New room")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    form = ada.part("new-room-form")
+    field = page.get_by_label("Room name")
+
+    # Open by keyboard; Escape cancels and gives the focus back.
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(form).to_be_visible()
+    expect(field).to_be_focused()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    page.keyboard.type("never-made")
+    page.keyboard.press("Escape")
+    expect(form).to_be_hidden()
+    expect(button).to_be_focused()
+    expect(ada.root).to_have_attribute("data-state", "online")
+
+    # A name that breaks the rule: the refusal beside the field.
+    page.keyboard.press("Enter")
+    expect(field).to_have_value("")
+    page.keyboard.type("no spaces")
+    page.keyboard.press("Enter")
+    error = ada.part("new-room-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_attribute("role", "alert")
+    expect(error).to_contain_text("letter")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_be_focused()
+    # The default room exists already.
+    field.fill("lobby")
+    expect(error).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(error).to_be_visible()
+    expect(error).not_to_have_text("")
+
+    # A good name: the room is made, listed and shown.
+    field.fill("book-club")
+    page.keyboard.press("Enter")
+    expect(form).to_be_hidden()
+    expect_current(ada, "#book-club")
+    expect(ada.input).to_be_focused()
+    ada.send("first words")
+    wait_sent(ada, "first words")
+
+    # A private room, the checkbox by keyboard: listed with the conversations.
+    button.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("secret-club")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    expect(page.get_by_label("Private")).to_be_checked()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Create")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_current(ada, "#secret-club")
+    assert "#secret-club" in room_labels(ada, "dms-list")
+
+    # At 320 px, in the drawer: the form fits, and Escape closes only the form.
+    page.set_viewport_size({"width": 320, "height": 568})
+    expect(ada.root).to_have_attribute("data-rooms", "drawer")
+    ada.part("rooms-toggle").click()
+    panel = ada.part("rooms")
+    expect(panel).to_be_visible()
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(field).to_be_focused()
+    for part in (field, page.get_by_role("button", name="Create")):
+        box = part.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 320
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.body.scrollWidth]"
+    )
+    assert max(widths) <= 320
+    page.keyboard.press("Escape")
+    expect(form).to_be_hidden()
+    expect(panel).to_be_visible()
+    expect(button).to_be_focused()
+    page.set_viewport_size({"width": 1000, "height": 640})
+
+    # A guest may not (the hook says so): the server's refusal, inline.
+    guest = browsing.open(url)
+    guest.wait_online()
+    guest.page.get_by_role("button", name="New room").click()
+    guest.page.get_by_label("Room name").fill("guests-only")
+    guest.page.keyboard.press("Enter")
+    expect(guest.part("new-room-error")).to_be_visible()
+    expect(guest.part("new-room-error")).not_to_have_text("")
+    browsing.assert_clean()
+
+
+def test_no_new_room_button_unless_the_host_allows_it(
+    browsing: Browsing, server: LiveServer, chat_url: str
+) -> None:
+    ada = sign_in(browsing, server, "Ada", chat_url)
+    expect(ada.part("rooms-list").locator("li")).to_have_count(3)
+    expect(ada.part("new-room")).to_have_count(0)
+    browsing.assert_clean()
+
+
 def test_the_widget_keeps_one_room_unless_asked(
     browsing: Browsing, server: LiveServer
 ) -> None:
@@ -612,6 +811,7 @@ def test_the_widget_keeps_one_room_unless_asked(
     browsing.assert_clean()
 
 
+@ROOM_CREATION
 def test_accessibility_of_every_new_state_in_both_themes(
     browsing: Browsing, server: LiveServer, chat_url: str, axe_script: Path
 ) -> None:
@@ -639,6 +839,20 @@ def test_accessibility_of_every_new_state_in_both_themes(
     room_button(grace, "Ada").click()
     expect(grace.page.locator("[data-chatroom-divider]")).to_be_visible()
     audit(grace, axe_script, "unread divider shown")
+
+    # Grace blocked: "Unblock Ada" alone in her online list.
+    grace.page.get_by_role("button", name="Block Ada").click()
+    expect(grace.page.get_by_role("button", name="Unblock Ada")).to_be_visible()
+    audit(grace, axe_script, "a user blocked")
+
+    # The "New room" form open, with a refusal beside its field.
+    ada.page.get_by_role("button", name="New room").click()
+    ada.page.get_by_label("Room name").fill("lobby")
+    ada.page.keyboard.press("Enter")
+    expect(ada.part("new-room-error")).to_be_visible()
+    audit(ada, axe_script, "new room form with an error")
+    ada.page.keyboard.press("Escape")
+    expect(ada.part("new-room-form")).to_be_hidden()
 
     # The narrow drawer open.
     ada.page.set_viewport_size({"width": 320, "height": 568})

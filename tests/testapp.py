@@ -33,7 +33,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from the environment as ``FLASK_TEST_CHAT_LOG``): a level such as ``"INFO"``
     at which the ``flask_chatroom`` logger writes to stderr.
     ``TEST_USERS``: ``{id: name}``, more demo accounts to sign in as (a third
-    user for the direct-message tests).
+    user for the direct-message tests). ``TEST_ROOM_CREATION``: a
+    ``can_create_room`` hook that lets signed-in users make rooms, and the chat
+    page's "New room" button (``chatroom_room_creation`` in its context).
     ``POST /_test/disconnect_user/<id>`` calls ``Chat.disconnect_user``."""
     config = dict(config or {})
     for user_id, name in (config.pop("TEST_USERS", None) or {}).items():
@@ -42,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     proxy_fix = config.pop("TEST_PROXY_FIX", False)
     pretend = config.pop("TEST_INSTALLED_RELEASES", None)
     read_only = set(config.pop("TEST_READ_ONLY_ROOMS", None) or ())
+    room_creation = config.pop("TEST_ROOM_CREATION", False)
     if pretend is not None:
         from flask_chatroom import fastpath
 
@@ -69,6 +72,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # service's policy (what ``Chatroom.can_post`` sets).
         policy = app.extensions["chatroom"].policy
         policy.can_post = lambda user, room: room not in read_only
+    if room_creation:
+        policy = app.extensions["chatroom"].policy
+        policy.can_create_room = lambda user, room, kind: not user.anonymous
+        app.context_processor(lambda: {"chatroom_room_creation": True})
 
     if proxy_fix:  # as the security docs say: after SocketIO and the chat
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  Me, TYPING_EXPIRE_MS, Typers, TypingSignal, authorOf, personKey, readPresence, typingText,
+  Blocked, Me, TYPING_EXPIRE_MS, Typers, TypingSignal, authorOf, personKey, readPresence, typingText,
 } from "../../flask_chatroom/static/chatroom/people.js";
 import { FakeTimers } from "./fakes.mjs";
 
@@ -149,4 +149,18 @@ test("people: typing that cannot go out is tried again on the next key", () => {
   online = true;
   signal.input(true);
   assert.deepEqual(sent, [true]);
+});
+
+test("people: the blocked list is the server's whole list, ids as strings", () => {
+  const blocked = new Blocked();
+  assert.equal(blocked.has("grace"), false);
+  assert.equal(blocked.loaded, false);
+  assert.equal(blocked.load(undefined), false, "no list: nothing changes");
+  assert.equal(blocked.load(["grace", 7]), true);
+  assert.equal(blocked.loaded, true);
+  assert.equal(blocked.has("grace"), true);
+  assert.equal(blocked.has(7), true);
+  assert.equal(blocked.has(null), false);
+  blocked.load([]);
+  assert.equal(blocked.has("grace"), false, "an unblock's list replaces the old one");
 });

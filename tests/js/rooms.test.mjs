@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  JoinedRooms, KEEP_JOINED, READ_EVERY_MS, ReadMarker, RoomList, mentionsUser, tabTitle,
+  JoinedRooms, KEEP_JOINED, READ_EVERY_MS, REFRESH_EVERY_MS, ReadMarker, RoomList,
+  RoomsRefresher, mentionsUser, tabTitle,
 } from "../../flask_chatroom/static/chatroom/rooms.js";
 import { FakeTimers } from "./fakes.mjs";
 
@@ -149,4 +150,26 @@ test("rooms: the connection stays in the rooms shown last, and leaves the others
   joined.reset();
   assert.deepEqual(joined.enter("dev"), []);
   assert.deepEqual(joined.rooms, ["dev"]);
+});
+
+test("rooms: coming back asks for the rooms at once, then at most once every 10 s", () => {
+  const timers = new FakeTimers();
+  let now = 1000;
+  let asked = 0;
+  const refresher = new RoomsRefresher({ refresh: () => { asked += 1; }, timers, now: () => now });
+  assert.equal(REFRESH_EVERY_MS, 10000);
+  refresher.poke();
+  assert.equal(asked, 1, "the first time at once");
+  now += 3000;
+  refresher.poke();
+  refresher.poke();
+  assert.equal(asked, 1, "not again within 10 s");
+  assert.equal(timers.count, 1, "but once more when they are over");
+  assert.equal(Array.from(timers.pending.values())[0].ms, 7000);
+  timers.runAll();
+  assert.equal(asked, 2);
+  now += 10000;
+  refresher.poke();
+  assert.equal(asked, 3, "after 10 s, at once again");
+  assert.equal(timers.count, 0);
 });

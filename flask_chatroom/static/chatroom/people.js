@@ -176,3 +176,28 @@ export class TypingSignal {
     this.sentAt = null;
   }
 }
+
+// The users this signed-in user blocks: from the "blocks" acknowledgement and
+// from each "block" / "unblock" acknowledgement ({blocked: [ids]}, the whole
+// list). Their messages still show (the server decides what is delivered); the
+// page only offers no direct conversation with them.
+export class Blocked {
+  constructor() {
+    this.ids = new Set();
+    this.loaded = false;
+  }
+
+  // The server's list; false when it is not a list (nothing changes).
+  load(ids) {
+    if (!Array.isArray(ids)) {
+      return false;
+    }
+    this.ids = new Set(ids.map((id) => String(id)));
+    this.loaded = true;
+    return true;
+  }
+
+  has(userId) {
+    return userId !== null && userId !== undefined && this.ids.has(String(userId));
+  }
+}

@@ -314,3 +314,40 @@ export class JoinedRooms {
     this.rooms = rooms.slice();
   }
 }
+
+// Asks "rooms" again when the page comes back (shown again, or its window
+// focused), so that the counts of rooms the connection is not in are fresh:
+// at once, then at most once every *everyMs*; a poke within that time asks
+// once more when it is over.
+export const REFRESH_EVERY_MS = 10000;
+
+export class RoomsRefresher {
+  constructor({ refresh, timers = globalThis, now = Date.now, everyMs = REFRESH_EVERY_MS }) {
+    this.refresh = refresh;
+    this.timers = timers;
+    this.now = now;
+    this.everyMs = everyMs;
+    this.at = null; // when it last asked
+    this.timer = null;
+  }
+
+  poke() {
+    if (this.timer !== null) {
+      return;
+    }
+    const now = this.now();
+    if (this.at === null || now - this.at >= this.everyMs) {
+      this.ask();
+      return;
+    }
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = null;
+      this.ask();
+    }, this.everyMs - (now - this.at));
+  }
+
+  ask() {
+    this.at = this.now();
+    this.refresh();
+  }
+}

@@ -16,8 +16,10 @@ import { LINK_REL, linkify } from "./links.js";
 import { MessageLog } from "./messagelog.js";
 import { FAILED, Outbox, SENT } from "./outbox.js";
 import { insertMention, matchNames, mentionQuery, splitMentions } from "./mentions.js";
-import { Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
-import { JoinedRooms, ReadMarker, RoomList, mentionsUser, tabTitle } from "./rooms.js";
+import { Blocked, Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
+import {
+  JoinedRooms, ReadMarker, RoomList, RoomsRefresher, mentionsUser, tabTitle,
+} from "./rooms.js";
 
 const STATES = {
   connecting: "Connecting…",
@@ -165,8 +167,15 @@ export class Chat {
     this.dmsList = part(root, "dms-list");
     this.roomsToggle = part(root, "rooms-toggle");
     this.notifyButton = part(root, "notify");
+    this.newRoomButton = part(root, "new-room");
+    this.newRoomForm = part(root, "new-room-form");
+    this.newRoomInput = part(root, "new-room-input");
+    this.newRoomError = part(root, "new-room-error");
+    this.newRoomPrivate = part(root, "new-room-private");
+    this.newRoomCancel = part(root, "new-room-cancel");
 
     this.identity = new Me();
+    this.blocked = new Blocked();
     this.moderator = false;
     this.nicknames = false;
     this.loadingOlder = false;
@@ -184,6 +193,8 @@ export class Chat {
     this.notified = new Set(); // ids of the messages a notification was shown for
     this.rooms = new RoomList({ onChange: () => this.showRooms() });
     this.joined = new JoinedRooms();
+    // The counts of rooms the connection is not in come only with "rooms".
+    this.roomsRefresher = new RoomsRefresher({ refresh: () => this.loadRooms() });
     this.readMarker = new ReadMarker({
       emit: (room, seq) => this.request("read", { room: room, seq: seq }, (err, ack) => {
         if (!err && ack.ok) {
@@ -359,6 +370,9 @@ export class Chat {
     this.rooms.userId = this.identity.userId;
     if (this.switcher) {
       this.loadRooms();
+      if (this.identity.userId !== null && !this.blocked.loaded) {
+        this.loadBlocks();
+      }
     }
     this.setModerator(data.moderator === true);
     this.nicknames = data.nicknames === true;
@@ -687,15 +701,79 @@ export class Chat {
     name.className = "chatroom__person-name";
     name.textContent = user.name;
     item.appendChild(name);
-    // "Message": a direct conversation with another signed-in user.
+    // "Message": a direct conversation with another signed-in user, and
+    // "Block" / "Unblock" them (no "Message" while they are blocked).
     if (this.switcher && this.identity.userId !== null && user.user_id !== null &&
         user.user_id !== undefined && !this.identity.is(user.user_id, user.name)) {
       const message = smallButton("Message", "chatroom__dm");
       message.setAttribute("aria-label", "Message " + user.name);
       message.addEventListener("click", () => this.openDm(user, message));
       item.appendChild(message);
+      const block = smallButton("Block", "chatroom__block");
+      block.setAttribute("data-chatroom-block", "");
+      block.addEventListener("click", () => this.toggleBlock(user, block));
+      item.appendChild(block);
+      this.showBlocked(item, user.name);
     }
     return item;
+  }
+
+  // A person's "Message" and "Block" buttons as the blocked list says.
+  showBlocked(item, name) {
+    const block = item.querySelector("[data-chatroom-block]");
+    if (!block) {
+      return;
+    }
+    const blocked = this.blocked.has(item.dataset.userId);
+    block.textContent = blocked ? "Unblock" : "Block";
+    block.setAttribute("aria-label", (blocked ? "Unblock " : "Block ") + name);
+    const message = item.querySelector(".chatroom__dm");
+    if (message) {
+      message.hidden = blocked;
+    }
+  }
+
+  showAllBlocked() {
+    if (!this.peopleList) {
+      return;
+    }
+    for (const item of Array.from(this.peopleList.children)) {
+      const name = item.querySelector(".chatroom__person-name");
+      this.showBlocked(item, name ? name.textContent : "");
+    }
+  }
+
+  // "blocks": the users this signed-in user blocks.
+  loadBlocks() {
+    this.request("blocks", null, (err, ack) => {
+      if (!err && ack.ok && this.blocked.load(ack.blocked)) {
+        this.showAllBlocked();
+      }
+    });
+  }
+
+  // "block" / "unblock" {user_id}; the acknowledgement has the whole list.
+  toggleBlock(user, button) {
+    // Not disabled while it is on its way: that would take the focus away.
+    if (button.getAttribute("aria-busy") === "true") {
+      return;
+    }
+    const event = this.blocked.has(user.user_id) ? "unblock" : "block";
+    button.setAttribute("aria-busy", "true");
+    this.request(event, { user_id: String(user.user_id) }, (err, ack) => {
+      button.removeAttribute("aria-busy");
+      if (err) {
+        this.showError(NO_ANSWER);
+        return;
+      }
+      if (!ack.ok) {
+        this.showError(describeError(ack.error));
+        return;
+      }
+      this.showError("");
+      this.blocked.load(ack.blocked);
+      this.showAllBlocked();
+    });
   }
 
   // Mark this user's own entry in the list.
@@ -1090,6 +1168,13 @@ export class Chat {
     });
   }
 
+  // The page is back (shown, or its window focused): fresh counts.
+  refreshRooms() {
+    if (this.roomsLoaded && document.visibilityState === "visible" && this.socket.connected) {
+      this.roomsRefresher.poke();
+    }
+  }
+
   viewOf(room) {
     let view = this.views.get(room);
     if (!view) {
@@ -1411,6 +1496,7 @@ export class Chat {
     if (!this.switcher || !this.roomsPanel) {
       return;
     }
+    this.bindNewRoom();
     this.showNotifyButton();
     if (this.notifyButton) {
       this.notifyButton.addEventListener("click", () => this.toggleNotifications());
@@ -1432,7 +1518,11 @@ export class Chat {
         this.setRoomsOpen(false);
       }
     });
-    document.addEventListener("visibilitychange", () => this.markSeen());
+    document.addEventListener("visibilitychange", () => {
+      this.markSeen();
+      this.refreshRooms();
+    });
+    window.addEventListener("focus", () => this.refreshRooms());
     const measure = () => {
       const drawer = this.root.clientWidth <= DRAWER_PX;
       if (drawer !== this.drawer) {
@@ -1450,6 +1540,103 @@ export class Chat {
     this.rooms.upsert(this.room, {});
     this.layoutRooms();
     this.showRooms();
+  }
+
+  // -- making a room ("create room") -------------------------------------------------
+
+  bindNewRoom() {
+    if (!this.newRoomButton || !this.newRoomForm || !this.newRoomInput) {
+      return;
+    }
+    this.newRoomButton.addEventListener("click", () => {
+      if (this.newRoomForm.hidden) {
+        this.openNewRoom();
+      } else {
+        this.closeNewRoom(true);
+      }
+    });
+    if (this.newRoomCancel) {
+      this.newRoomCancel.addEventListener("click", () => this.closeNewRoom(true));
+    }
+    this.newRoomForm.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation(); // the form closes, not the drawer around it
+        this.closeNewRoom(true);
+      }
+    });
+    this.newRoomInput.addEventListener("input", () => this.showNewRoomError(""));
+    this.newRoomForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.createRoom();
+    });
+  }
+
+  openNewRoom() {
+    this.newRoomForm.hidden = false;
+    this.newRoomButton.setAttribute("aria-expanded", "true");
+    this.newRoomInput.focus();
+  }
+
+  closeNewRoom(refocus) {
+    if (!this.newRoomForm || this.newRoomForm.hidden) {
+      return;
+    }
+    this.newRoomForm.hidden = true;
+    this.newRoomButton.setAttribute("aria-expanded", "false");
+    this.newRoomInput.value = "";
+    if (this.newRoomPrivate) {
+      this.newRoomPrivate.checked = false;
+    }
+    this.showNewRoomError("");
+    if (refocus) {
+      this.newRoomButton.focus();
+    }
+  }
+
+  // The refusal beside the name field (role="alert"), or none.
+  showNewRoomError(text) {
+    if (this.newRoomError) {
+      this.newRoomError.textContent = text;
+      this.newRoomError.hidden = !text;
+    }
+    if (text) {
+      this.newRoomInput.setAttribute("aria-invalid", "true");
+    } else {
+      this.newRoomInput.removeAttribute("aria-invalid");
+    }
+  }
+
+  // "create room" {room, private}: on success the room joins the list and is shown.
+  createRoom() {
+    const name = this.newRoomInput.value.trim();
+    if (!name) {
+      this.showNewRoomError("Type a room name first.");
+      this.newRoomInput.focus();
+      return;
+    }
+    const priv = Boolean(this.newRoomPrivate && this.newRoomPrivate.checked);
+    const submit = this.newRoomForm.querySelector("[type=submit]");
+    if (submit) {
+      submit.disabled = true;
+    }
+    this.request("create room", { room: name, private: priv }, (err, ack) => {
+      if (submit) {
+        submit.disabled = false;
+      }
+      if (err) {
+        this.showNewRoomError(NO_ANSWER);
+        this.newRoomInput.focus();
+        return;
+      }
+      if (!ack.ok || typeof ack.room !== "string") {
+        this.showNewRoomError(describeError(ack.error));
+        this.newRoomInput.focus();
+        return;
+      }
+      this.closeNewRoom(false);
+      this.rooms.upsert(ack.room, { kind: priv ? "private" : "public" });
+      this.switchRoom(ack.room, true);
+    });
   }
 
   setRoomsOpen(open) {
