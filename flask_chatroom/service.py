@@ -306,6 +306,12 @@ class ChatService:
     def _configured(self, room: str) -> bool:
         return not room.startswith(DM_PREFIX) and self.config.room_exists(room)
 
+    @property
+    def offers_room_creation(self) -> bool:
+        """Whether the host registered a ``can_create_room`` hook (the full
+        page then offers its *New room* form; the hook still decides)."""
+        return self.policy.can_create_room is not None
+
     def room_exists(self, room: str) -> bool:
         """Whether *room* exists for the host's own code (which asks nobody's
         permission): a room the configuration allows (``CHATROOM_ROOMS``, or

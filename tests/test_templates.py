@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, render_template
 from flask_socketio import SocketIO
@@ -194,3 +195,20 @@ def test_the_widget_asks_anonymous_visitors_to_sign_in_when_login_is_required() 
     assert "Please sign in to chat." in html
     assert "data-chatroom\n" not in html  # no widget that would connect and be refused
     assert "data-chatroom-form" not in html
+
+
+def test_the_full_page_offers_a_new_room_form_once_a_hook_may_allow_it() -> None:
+    """Without a ``can_create_room`` hook nobody may make rooms, and the page
+    offers no form; registering one puts the form on the full page."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="s")
+    chat = register_chat(app, SocketIO(app, async_mode="threading"))
+    page = app.test_client().get("/chat/").get_data(as_text=True)
+    assert "data-chatroom-new-room" not in page
+
+    @chat.can_create_room
+    def signed_in_users(user: Any, room: str, kind: str) -> bool:
+        return not user.anonymous
+
+    page = app.test_client().get("/chat/").get_data(as_text=True)
+    assert "data-chatroom-new-room" in page

@@ -34,8 +34,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     at which the ``flask_chatroom`` logger writes to stderr.
     ``TEST_USERS``: ``{id: name}``, more demo accounts to sign in as (a third
     user for the direct-message tests). ``TEST_ROOM_CREATION``: a
-    ``can_create_room`` hook that lets signed-in users make rooms, and the chat
-    page's "New room" button (``chatroom_room_creation`` in its context).
+    ``can_create_room`` hook that lets signed-in users make rooms (the chat
+    page then shows its "New room" button).
     ``POST /_test/disconnect_user/<id>`` calls ``Chat.disconnect_user``."""
     config = dict(config or {})
     for user_id, name in (config.pop("TEST_USERS", None) or {}).items():
@@ -74,8 +74,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         policy.can_post = lambda user, room: room not in read_only
     if room_creation:
         policy = app.extensions["chatroom"].policy
+        # (The full page then offers its New room form by itself.)
         policy.can_create_room = lambda user, room, kind: not user.anonymous
-        app.context_processor(lambda: {"chatroom_room_creation": True})
 
     if proxy_fix:  # as the security docs say: after SocketIO and the chat
         from werkzeug.middleware.proxy_fix import ProxyFix

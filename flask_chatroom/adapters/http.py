@@ -76,7 +76,10 @@ def chat_page(room: str | None) -> str | BaseResponse | tuple[str, int]:
         if exc.code == "login_required":
             return _sign_in_first()
         abort(HTTP_STATUS.get(exc.code, 400))
-    return render_template("chatroom/chat.html", room=room, chat_config=config)
+    # The New room form, when the host's can_create_room hook may let users
+    # make rooms (a host's own chatroom_room_creation turns it on otherwise).
+    offer = {"chatroom_room_creation": True} if service.offers_room_creation else {}
+    return render_template("chatroom/chat.html", room=room, chat_config=config, **offer)
 
 
 def _login_url() -> str | None:
