@@ -32,18 +32,22 @@ USERS = {
 }
 
 
-def login_site(**config: Any) -> tuple[Flask, Chatroom]:
-    """A host app with Flask-Login, ``/login/<id>``, and the chat on an SQLite
-    file (in the test's instance folder)."""
+def login_site(
+    users: dict[str, Any] | None = None, **config: Any
+) -> tuple[Flask, Chatroom]:
+    """A host app with Flask-Login, ``/login/<id>`` for each of *users*
+    (default :data:`USERS`), and the chat on an SQLite file (in the test's
+    instance folder)."""
+    users = USERS if users is None else users
     config.setdefault("CHATROOM_DATABASE_URL", None)
     config.setdefault("CHATROOM_RATE_LIMITS", None)
     app, chat = make_chat_app("threading", **config)
     login_manager = LoginManager(app)
-    login_manager.user_loader(USERS.get)
+    login_manager.user_loader(users.get)
 
     @app.route("/login/<user_id>")
     def login(user_id: str) -> str:
-        login_user(USERS[user_id])
+        login_user(users[user_id])
         return "ok"
 
     return app, chat
@@ -52,8 +56,8 @@ def login_site(**config: Any) -> tuple[Flask, Chatroom]:
 class Site:
     """One host app and the clients a test opens on it (closed at the end)."""
 
-    def __init__(self, **config: Any) -> None:
-        self.app, self.chat = login_site(**config)
+    def __init__(self, users: dict[str, Any] | None = None, **config: Any) -> None:
+        self.app, self.chat = login_site(users, **config)
         self.clients: list[SocketIOTestClient] = []
         self.http: dict[int, FlaskClient] = {}
         self.ids: dict[int, str] = {}

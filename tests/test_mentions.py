@@ -10,16 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
-from flask_login import LoginManager, UserMixin, login_user
+from flask_login import UserMixin
 from flask_socketio import SocketIOTestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flask_chatroom import Chatroom, get_chat, signals
+from flask_chatroom import get_chat, signals
 from flask_chatroom.protocol import ERROR_CODES, MAX_MENTIONS, find_mentions
 
-from .conftest import events, make_chat_app
+from .conftest import events
 from .test_conversations import NS, Site, call, code, rooms_by_name
 from .test_fuzz import EXAMPLES, huge, json_values, scalars
 
@@ -41,29 +40,11 @@ USERS = {
 }
 
 
-def login_site(**config: Any) -> tuple[Flask, Chatroom]:
-    config.setdefault("CHATROOM_DATABASE_URL", None)
-    config.setdefault("CHATROOM_RATE_LIMITS", None)
-    app, chat = make_chat_app("threading", **config)
-    login_manager = LoginManager(app)
-    login_manager.user_loader(USERS.get)
-
-    @app.route("/login/<user_id>")
-    def login(user_id: str) -> str:
-        login_user(USERS[user_id])
-        return "ok"
-
-    return app, chat
-
-
 class MentionSite(Site):
     """:class:`Site` with users whose names hold spaces and share a start."""
 
     def __init__(self, **config: Any) -> None:
-        self.app, self.chat = login_site(**config)
-        self.clients = []
-        self.http = {}
-        self.ids = {}
+        super().__init__(USERS, **config)
 
 
 @pytest.fixture
