@@ -601,6 +601,28 @@ def now_ms() -> int:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """One emoji's reactions to a message.
+
+    :param emoji: the emoji.
+    :param count: how many users reacted with it.
+    :param user_ids: who did, sorted.
+    """
+
+    emoji: str
+    count: int
+    user_ids: tuple[str, ...] = ()
+
+    def to_wire(self) -> dict[str, Any]:
+        """``{"emoji", "count", "user_ids"}``."""
+        return {
+            "emoji": self.emoji,
+            "count": self.count,
+            "user_ids": list(self.user_ids),
+        }
+
+
+@dataclass(frozen=True)
 class Message:
     """One chat message as the server decided it.
 
@@ -616,6 +638,8 @@ class Message:
     :param ts: when the server accepted it, in epoch milliseconds.
     :param mentions: the ids of the users it mentions. A store keeps them
         distinct and sorted, and a deleted message mentions nobody.
+    :param edited_ts: when its text was last edited (epoch ms); ``None`` if never.
+    :param reactions: its current reactions, by emoji (a deleted message has none).
     """
 
     room: str
@@ -629,6 +653,8 @@ class Message:
     id: str = field(default_factory=lambda: os.urandom(16).hex())
     ts: int = field(default_factory=now_ms)
     mentions: tuple[str, ...] = ()
+    edited_ts: int | None = None
+    reactions: tuple[Reaction, ...] = ()
 
     @property
     def system(self) -> bool:
@@ -662,6 +688,10 @@ class Message:
             wire["system"] = True
         if self.mentions:
             wire["mentions"] = list(self.mentions)
+        if self.edited_ts is not None:
+            wire["edited_ts"] = self.edited_ts
+        if self.reactions:
+            wire["reactions"] = [r.to_wire() for r in self.reactions]
         return wire
 
     def ack(self) -> dict[str, Any]:

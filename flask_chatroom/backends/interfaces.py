@@ -14,14 +14,96 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..identity import Identity
-from ..protocol import Message, is_valid_room_name
+from ..protocol import Message, Reaction, is_valid_room_name
 
 #: The schema this version of flask-chatroom reads and writes. Version 2 added
-#: rooms with a kind, members, read markers, mentions and blocks.
-SCHEMA_VERSION = 2
+#: rooms with a kind, members, read markers, mentions and blocks; version 3 the
+#: change log (edits, deletions, reactions), edit history and reactions.
+SCHEMA_VERSION = 3
+
+#: What a :class:`MessageChange` did to its message.
+ChangeKind = Literal["edit", "delete", "reactions"]
+
+
+@dataclass(frozen=True)
+class MessageChange:
+    """One entry of a room's change log: the state a message was set to.
+
+    Each change to a message (an edit, a deletion, a reaction added or
+    removed) gets the room's next ``change_seq`` (1, 2, 3, ... per room, no
+    gaps, apart from the messages' ``seq``) in the transaction that makes it.
+    ``data`` is the message's new state, not a difference, so applying a
+    change twice is harmless; a client keeps the last ``change_seq`` it
+    applied and skips any it has seen.
+
+    :param room: the message's room.
+    :param change_seq: its place in the room's change log.
+    :param message_id: the message changed.
+    :param kind: ``"edit"``, ``"delete"`` or ``"reactions"``.
+    :param ts: when (epoch ms).
+    :param user_id: who made the change (the editor, the deleter, the reactor).
+    :param data: the new state: ``{"message", "edited_ts"}`` for an edit, ``{}``
+        for a deletion, ``{"reactions": [{"emoji", "count", "user_ids"}]}`` for
+        reactions.
+    """
+
+    room: str
+    change_seq: int
+    message_id: str
+    kind: ChangeKind
+    ts: int
+    user_id: str | None
+    data: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        """The change as a JSON-able dict (its fields by name)."""
+        return {
+            "room": self.room,
+            "change_seq": self.change_seq,
+            "id": self.message_id,
+            "kind": self.kind,
+            "ts": self.ts,
+            "user_id": self.user_id,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A text a message had before an edit (the edit history moderators see).
+
+    :param message_id: the message.
+    :param n: 1 for the first edit, 2 for the next, ...
+    :param text: the text the edit replaced.
+    :param ts: when the edit was made (epoch ms).
+    :param editor_id: who made it.
+    """
+
+    message_id: str
+    n: int
+    text: str
+    ts: int
+    editor_id: str | None
+
+
+def reactions_data(reactions: Iterable[Reaction]) -> dict[str, Any]:
+    """The ``data`` of a ``"reactions"`` change."""
+    return {"reactions": [reaction.to_wire() for reaction in reactions]}
+
+
+def group_reactions(rows: Iterable[tuple[str, str]]) -> tuple[Reaction, ...]:
+    """``(emoji, user_id)`` pairs as reactions: one per emoji, sorted by emoji
+    (by code point, the same in every store), its users sorted."""
+    users: dict[str, list[str]] = {}
+    for emoji, user_id in rows:
+        users.setdefault(emoji, []).append(user_id)
+    return tuple(
+        Reaction(emoji, len(ids), tuple(sorted(ids)))
+        for emoji, ids in sorted(users.items())
+    )
 
 
 class SchemaError(RuntimeError):
@@ -65,14 +147,73 @@ class MessageStore(ABC):
     def get(self, message_id: str) -> Message | None:
         """The message with id *message_id*, deleted or not."""
 
-    @abstractmethod
     def mark_deleted(self, message_id: str) -> Message | None:
-        """Mark a message deleted (its text is no longer returned)."""
+        """Mark a message deleted (its text is no longer returned): :meth:`delete`
+        by nobody in particular, without the change."""
+        done = self.delete(message_id, None)
+        return None if done is None else done[0]
 
     @abstractmethod
     def purge(self, older_than_ts: int) -> int:
-        """Delete messages older than *older_than_ts* (epoch ms); returns how many.
-        ``seq`` numbers are never reused."""
+        """Delete messages older than *older_than_ts* (epoch ms), with their
+        edit history, reactions and change log entries; returns how many.
+        ``seq`` and ``change_seq`` numbers are never reused."""
+
+    # -- changes to messages (schema version 3) --------------------------------
+
+    @abstractmethod
+    def edit(
+        self, message_id: str, text: str, editor_id: str | None
+    ) -> tuple[Message, MessageChange]:
+        """Replace the text of a message, in one transaction: the previous text
+        goes to its :meth:`edit_history`, ``edited_ts`` is set, and an
+        ``"edit"`` change is appended to the room's change log.
+
+        Permissions, filters and the edit window are the service's business.
+
+        :returns: the message as stored now and the change.
+        :raises KeyError: no such message, or it is deleted.
+        """
+
+    @abstractmethod
+    def delete(
+        self, message_id: str, user_id: str | None
+    ) -> tuple[Message, MessageChange | None] | None:
+        """Mark a message deleted, drop its reactions and mentions, and append a
+        ``"delete"`` change, in one transaction.
+
+        :returns: the deleted message and the change; ``None`` when there is no
+            such message; for a message deleted before, it and ``None`` (no new
+            change: deleting twice is a no-op).
+        """
+
+    @abstractmethod
+    def react(
+        self, message_id: str, emoji: str, user_id: str, on: bool
+    ) -> tuple[tuple[Reaction, ...], MessageChange | None]:
+        """Add (*on*) or remove *user_id*'s *emoji* reaction to a message (one
+        per user per emoji), appending a ``"reactions"`` change with the
+        message's reactions after it, in one transaction.
+
+        :returns: the message's reactions now, and the change; ``None`` instead
+            of a change when nothing changed (already on, already off).
+        :raises KeyError: no such message, or it is deleted.
+        """
+
+    @abstractmethod
+    def changes_since(
+        self, room: str, change_seq: int, *, limit: int = 500
+    ) -> list[MessageChange]:
+        """The changes of *room* after *change_seq*, in ``change_seq`` order (at
+        most *limit*)."""
+
+    @abstractmethod
+    def last_change_seq(self, room: str) -> int:
+        """The room's last ``change_seq``; 0 before its first change."""
+
+    @abstractmethod
+    def edit_history(self, message_id: str) -> list[Edit]:
+        """The texts a message had before each of its edits, oldest first."""
 
     @abstractmethod
     def messages(self, room: str) -> Iterator[Message]:

@@ -9,16 +9,21 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 
-from ..protocol import Message, now_ms
+from ..protocol import Message, Reaction, now_ms
 from .interfaces import (
     DM_PREFIX,
+    ChangeKind,
     Conversations,
+    Edit,
+    MessageChange,
     MessageStore,
     RoomInfo,
     Unread,
     check_new_room,
     dm_key,
     dm_members,
+    group_reactions,
+    reactions_data,
 )
 
 
@@ -49,14 +54,115 @@ class MemoryStore(MessageStore):
         self._by_client_id: dict[tuple[str, str], Message] = {}
         #: (user id, room) -> the seqs of the messages that mention the user.
         self._mentions: dict[tuple[str, str], list[int]] = {}
+        #: room -> its change log, and its last change_seq.
+        self._changes: dict[str, list[MessageChange]] = {}
+        self._last_change_seq: dict[str, int] = {}
+        #: message id -> its previous texts; -> its (emoji, user id) reactions.
+        self._edits: dict[str, list[Edit]] = {}
+        self._reactions: dict[str, list[tuple[str, str]]] = {}
         #: Rooms, members, read markers and blocks, in this process's memory.
         self.conversations = MemoryConversations(self)
+
+    def _view(self, message: Message) -> Message:
+        """*message* as readers get it: hidden when deleted, with reactions."""
+        message = _hidden(message)
+        pairs = self._reactions.get(message.id)
+        return replace(message, reactions=group_reactions(pairs)) if pairs else message
+
+    def _change(
+        self,
+        message: Message,
+        kind: ChangeKind,
+        user_id: str | None,
+        data: dict[str, object],
+        ts: int,
+    ) -> MessageChange:
+        change_seq = self._last_change_seq.get(message.room, 0) + 1
+        self._last_change_seq[message.room] = change_seq
+        change = MessageChange(
+            message.room, change_seq, message.id, kind, ts, user_id, dict(data)
+        )
+        self._changes.setdefault(message.room, []).append(change)
+        return change
+
+    def _replace(self, found: Message, new: Message) -> None:
+        self._by_id[found.id] = new
+        room = self._rooms[found.room]
+        room[room.index(found)] = new
+
+    def edit(
+        self, message_id: str, text: str, editor_id: str | None
+    ) -> tuple[Message, MessageChange]:
+        with self._lock:
+            found = self._by_id.get(message_id)
+            if found is None or found.deleted:
+                raise KeyError(message_id)
+            ts = now_ms()
+            edits = self._edits.setdefault(message_id, [])
+            edits.append(Edit(message_id, len(edits) + 1, found.text, ts, editor_id))
+            edited = replace(found, text=text, edited_ts=ts)
+            self._replace(found, edited)
+            change = self._change(
+                edited, "edit", editor_id, {"message": text, "edited_ts": ts}, ts
+            )
+            return self._view(edited), change
+
+    def delete(
+        self, message_id: str, user_id: str | None
+    ) -> tuple[Message, MessageChange | None] | None:
+        with self._lock:
+            found = self._by_id.get(message_id)
+            if found is None:
+                return None
+            if found.deleted:
+                return found, None
+            deleted = replace(found, deleted=True, text="", mentions=())
+            self._replace(found, deleted)
+            for mentioned in found.mentions:
+                self._mentions[mentioned, found.room].remove(found.seq or 0)
+            self._reactions.pop(message_id, None)
+            return deleted, self._change(deleted, "delete", user_id, {}, now_ms())
+
+    def react(
+        self, message_id: str, emoji: str, user_id: str, on: bool
+    ) -> tuple[tuple[Reaction, ...], MessageChange | None]:
+        with self._lock:
+            found = self._by_id.get(message_id)
+            if found is None or found.deleted:
+                raise KeyError(message_id)
+            pairs = self._reactions.setdefault(message_id, [])
+            if ((emoji, user_id) in pairs) == on:
+                return group_reactions(pairs), None
+            if on:
+                pairs.append((emoji, user_id))
+            else:
+                pairs.remove((emoji, user_id))
+            reactions = group_reactions(pairs)
+            if not pairs:
+                del self._reactions[message_id]
+            data = reactions_data(reactions)
+            return reactions, self._change(found, "reactions", user_id, data, now_ms())
+
+    def changes_since(
+        self, room: str, change_seq: int, *, limit: int = 500
+    ) -> list[MessageChange]:
+        with self._lock:
+            changes = self._changes.get(room, [])
+            start = bisect.bisect_right([c.change_seq for c in changes], change_seq)
+            return changes[start : start + max(limit, 0)]
+
+    def last_change_seq(self, room: str) -> int:
+        return self._last_change_seq.get(room, 0)
+
+    def edit_history(self, message_id: str) -> list[Edit]:
+        with self._lock:
+            return list(self._edits.get(message_id, ()))
 
     def add(self, message: Message) -> tuple[Message, bool]:
         with self._lock:
             key = (message.sender_id, message.client_id or "")
             if message.client_id and key in self._by_client_id:
-                return self._by_client_id[key], False
+                return self._view(self._by_id[self._by_client_id[key].id]), False
             seq = self._last_seq.get(message.room, 0) + 1
             self._last_seq[message.room] = seq
             stored = with_seq(message, seq)
@@ -76,30 +182,19 @@ class MemoryStore(MessageStore):
             if before is not None:
                 items = [m for m in items if m.seq is not None and m.seq < before]
             page = items[-limit:] if limit > 0 else []
-            return [_hidden(m) for m in page], len(items) > len(page)
+            return [self._view(m) for m in page], len(items) > len(page)
 
     def since(
         self, room: str, seq: int, *, limit: int = 500
     ) -> tuple[list[Message], bool]:
         with self._lock:
             items = [m for m in self._rooms.get(room, []) if (m.seq or 0) > seq]
-            return [_hidden(m) for m in items[:limit]], len(items) > limit
+            return [self._view(m) for m in items[:limit]], len(items) > limit
 
     def get(self, message_id: str) -> Message | None:
-        return self._by_id.get(message_id)
-
-    def mark_deleted(self, message_id: str) -> Message | None:
         with self._lock:
             found = self._by_id.get(message_id)
-            if found is None:
-                return None
-            deleted = replace(found, deleted=True, text="", mentions=())
-            self._by_id[message_id] = deleted
-            room = self._rooms[found.room]
-            room[room.index(found)] = deleted
-            for user_id in found.mentions:
-                self._mentions[user_id, found.room].remove(found.seq or 0)
-            return deleted
+            return None if found is None else self._view(found)
 
     def purge(self, older_than_ts: int) -> int:
         with self._lock:
@@ -113,6 +208,12 @@ class MemoryStore(MessageStore):
             self._by_client_id = {
                 k: v for k, v in self._by_client_id.items() if v.id in alive
             }
+            self._edits = {k: v for k, v in self._edits.items() if k in alive}
+            self._reactions = {k: v for k, v in self._reactions.items() if k in alive}
+            self._changes = {
+                room: [c for c in changes if c.message_id in alive]
+                for room, changes in self._changes.items()
+            }
             self._mentions = {}
             for items in self._rooms.values():
                 for m in items:
@@ -124,7 +225,7 @@ class MemoryStore(MessageStore):
 
     def messages(self, room: str) -> Iterator[Message]:
         with self._lock:
-            items = list(self._rooms.get(room, []))
+            items = [self._view(m) for m in self._rooms.get(room, [])]
         return iter(items)
 
 

@@ -39,17 +39,22 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from ..protocol import Message, now_ms
+from ..protocol import Message, Reaction, now_ms
 from .interfaces import (
     DM_PREFIX,
     SCHEMA_VERSION,
+    ChangeKind,
     Conversations,
+    Edit,
+    MessageChange,
     MessageStore,
     RoomInfo,
     SchemaError,
@@ -57,6 +62,8 @@ from .interfaces import (
     check_new_room,
     dm_key,
     dm_members,
+    group_reactions,
+    reactions_data,
 )
 from .memory import with_seq
 
@@ -75,6 +82,8 @@ messages_table = Table(
     Column("ts", BigInteger, nullable=False),
     Column("client_id", String(64), nullable=True),
     Column("deleted", Boolean, nullable=False, default=False),
+    # Version 3: when the text was last edited.
+    Column("edited_ts", BigInteger, nullable=True),
     UniqueConstraint("room", "seq", name="uq_chatroom_messages_room_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_chatroom_messages_client_id"),
     Index("ix_chatroom_messages_ts", "ts"),
@@ -85,6 +94,8 @@ rooms_table = Table(
     metadata,
     Column("room", String(64), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
+    # Version 3: the room's last change_seq (its change log's counter).
+    Column("last_change_seq", BigInteger, nullable=False, server_default="0"),
 )
 
 meta_table = Table(
@@ -147,6 +158,44 @@ blocks_table = Table(
 )
 
 
+# -- schema version 3: changes to messages ---------------------------------------------
+
+changes_table = Table(
+    "chatroom_changes",
+    metadata,
+    Column("room", String(64), primary_key=True),
+    Column("change_seq", BigInteger, primary_key=True),
+    Column("message_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("user_id", String(255), nullable=True),
+    # The message's new state, as JSON.
+    Column("data", Text, nullable=False),
+    Index("ix_chatroom_changes_message_id", "message_id"),
+)
+
+edits_table = Table(
+    "chatroom_edits",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("n", BigInteger, primary_key=True),
+    # The text the edit replaced.
+    Column("text", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("editor_id", String(255), nullable=True),
+)
+
+reactions_table = Table(
+    "chatroom_reactions",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("emoji", String(64), primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Index("ix_chatroom_reactions_message_id", "message_id"),
+)
+
+
 def _migrate_1_to_2(conn: Any) -> None:
     """Version 1 -> 2: the conversations tables (nothing in version 1 changes).
     A later version that changes one of these tables must freeze its version-2
@@ -163,9 +212,33 @@ def _migrate_1_to_2(conn: Any) -> None:
     )
 
 
+def _migrate_2_to_3(conn: Any) -> None:
+    """Version 2 -> 3: ``chatroom_rooms.last_change_seq`` (0 for every room),
+    ``chatroom_messages.edited_ts`` (null), and the change log, edit history and
+    reactions tables. Each column is added only when missing, so a step that
+    ran before (or a database made by ``create_all``) is left as it is."""
+    columns = {
+        table: {c["name"] for c in inspect(conn).get_columns(table)}
+        for table in ("chatroom_rooms", "chatroom_messages")
+    }
+    if "last_change_seq" not in columns["chatroom_rooms"]:
+        conn.execute(
+            text(
+                "ALTER TABLE chatroom_rooms "
+                "ADD COLUMN last_change_seq BIGINT NOT NULL DEFAULT 0"
+            )
+        )
+    if "edited_ts" not in columns["chatroom_messages"]:
+        conn.execute(text("ALTER TABLE chatroom_messages ADD COLUMN edited_ts BIGINT"))
+    metadata.create_all(conn, tables=[changes_table, edits_table, reactions_table])
+
+
 #: schema version -> the step that brings a database at that version to the
 #: next one, inside the caller's transaction.
-_MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _migrate_1_to_2}
+_MIGRATIONS: dict[int, Callable[[Any], None]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+}
 
 
 _INSERT_MESSAGE = insert(messages_table)
@@ -173,13 +246,15 @@ _INSERT_MESSAGE = insert(messages_table)
 _COLUMNS = (
     "id, room, seq, sender_id, sender_name, user_id, text, ts, client_id, deleted"
 )
+#: What the driver path reads back of a message (a retry's answer).
+_READ_COLUMNS = _COLUMNS + ", edited_ts"
 
 
 def _direct_sql(mark: str) -> dict[str, str]:
     """The statements of :meth:`SQLStore.add` for a driver whose placeholder is
     *mark*; the same as the SQLAlchemy Core ones."""
     return {
-        "by_client_id": f"SELECT {_COLUMNS} FROM chatroom_messages "
+        "by_client_id": f"SELECT {_READ_COLUMNS} FROM chatroom_messages "
         f"WHERE sender_id = {mark} AND client_id = {mark}",
         "next_seq": f"INSERT INTO chatroom_rooms (room, last_seq) VALUES ({mark}, 1) "
         "ON CONFLICT (room) DO UPDATE SET last_seq = chatroom_rooms.last_seq + 1 "
@@ -257,6 +332,7 @@ class _Row:
     ts: int
     client_id: str | None
     deleted: bool
+    edited_ts: int | None
 
 
 def _row_to_message(row: Any) -> Message:
@@ -271,7 +347,50 @@ def _row_to_message(row: Any) -> Message:
         ts=row.ts,
         client_id=row.client_id,
         deleted=bool(row.deleted),
+        edited_ts=row.edited_ts,
     )
+
+
+def _with_reactions(conn: Any, messages: list[Message]) -> list[Message]:
+    """*messages* with their reactions: one query for the whole page."""
+    if not messages:
+        return messages
+    rows = conn.execute(
+        select(
+            reactions_table.c.message_id,
+            reactions_table.c.emoji,
+            reactions_table.c.user_id,
+        ).where(reactions_table.c.message_id.in_([m.id for m in messages]))
+    ).all()
+    if not rows:
+        return messages
+    by_id: dict[str, list[tuple[str, str]]] = {}
+    for message_id, emoji, user_id in rows:
+        by_id.setdefault(message_id, []).append((emoji, user_id))
+    return [
+        replace(m, reactions=group_reactions(by_id[m.id])) if m.id in by_id else m
+        for m in messages
+    ]
+
+
+def _change_row(row: Any) -> MessageChange:
+    return MessageChange(
+        room=row.room,
+        change_seq=int(row.change_seq),
+        message_id=row.message_id,
+        kind=row.kind,
+        ts=int(row.ts),
+        user_id=row.user_id,
+        data=json.loads(row.data),
+    )
+
+
+class _NoChange(Exception):
+    """Rolls a change's transaction back: there was nothing to change."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
 
 
 def _with_mentions(conn: Any, room: str, messages: list[Message]) -> list[Message]:
@@ -617,38 +736,223 @@ class SQLStore(MessageStore):
             raw.rollback()
             raise
 
-    def mark_deleted(self, message_id: str) -> Message | None:
-        self._ensure_schema()
-        with self.engine.begin() as conn:
+    # -- changes to messages ----------------------------------------------------
+
+    def _locked(self, conn: Any, message_id: str) -> Any:
+        """The row of *message_id* read after its room's row is locked (by
+        taking the room's next change_seq), so changes to one room take turns
+        and each sees the one before; ``None`` when there is no such message.
+        Returns ``(row, change_seq)``."""
+        room = conn.execute(
+            select(messages_table.c.room).where(messages_table.c.id == message_id)
+        ).scalar()
+        if room is None:
+            return None, 0
+        conn.execute(
+            update(rooms_table)
+            .where(rooms_table.c.room == room)
+            .values(last_change_seq=rooms_table.c.last_change_seq + 1)
+        )
+        change_seq = int(
             conn.execute(
-                update(messages_table)
-                .where(messages_table.c.id == message_id)
-                .values(deleted=True, text="")
+                select(rooms_table.c.last_change_seq).where(rooms_table.c.room == room)
+            ).scalar_one()
+        )
+        row = conn.execute(
+            select(messages_table).where(messages_table.c.id == message_id)
+        ).first()
+        return row, change_seq
+
+    @staticmethod
+    def _append(
+        conn: Any,
+        row: Any,
+        change_seq: int,
+        kind: ChangeKind,
+        user_id: str | None,
+        data: dict[str, Any],
+        ts: int,
+    ) -> MessageChange:
+        change = MessageChange(row.room, change_seq, row.id, kind, ts, user_id, data)
+        conn.execute(
+            insert(changes_table).values(
+                room=row.room,
+                change_seq=change_seq,
+                message_id=row.id,
+                kind=kind,
+                ts=ts,
+                user_id=user_id,
+                data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
             )
-            row = conn.execute(
-                select(messages_table).where(messages_table.c.id == message_id)
-            ).first()
-            if row is not None:
+        )
+        return change
+
+    def edit(
+        self, message_id: str, text: str, editor_id: str | None
+    ) -> tuple[Message, MessageChange]:
+        self._ensure_schema()
+        try:
+            with self.engine.begin() as conn:
+                row, change_seq = self._locked(conn, message_id)
+                if row is None or row.deleted:
+                    raise _NoChange(None)
+                ts = now_ms()
+                n = conn.execute(
+                    select(func.coalesce(func.max(edits_table.c.n), 0)).where(
+                        edits_table.c.message_id == message_id
+                    )
+                ).scalar_one()
+                conn.execute(
+                    insert(edits_table).values(
+                        message_id=message_id,
+                        n=int(n) + 1,
+                        text=row.text,
+                        ts=ts,
+                        editor_id=editor_id,
+                    )
+                )
+                conn.execute(
+                    update(messages_table)
+                    .where(messages_table.c.id == message_id)
+                    .values(text=text, edited_ts=ts)
+                )
+                data = {"message": text, "edited_ts": ts}
+                change = self._append(
+                    conn, row, change_seq, "edit", editor_id, data, ts
+                )
+                edited = replace(_row_to_message(row), text=text, edited_ts=ts)
+                page = _with_mentions(conn, row.room, [edited])
+                page = _with_reactions(conn, page)
+        except _NoChange:
+            raise KeyError(message_id) from None
+        return page[0], change
+
+    def delete(
+        self, message_id: str, user_id: str | None
+    ) -> tuple[Message, MessageChange | None] | None:
+        self._ensure_schema()
+        try:
+            with self.engine.begin() as conn:
+                row, change_seq = self._locked(conn, message_id)
+                if row is None:
+                    raise _NoChange(None)
+                if row.deleted:
+                    raise _NoChange((_row_to_message(row), None))
+                conn.execute(
+                    update(messages_table)
+                    .where(messages_table.c.id == message_id)
+                    .values(deleted=True, text="")
+                )
                 conn.execute(
                     delete(mentions_table).where(
                         mentions_table.c.room == row.room,
                         mentions_table.c.seq == row.seq,
                     )
                 )
-        return _row_to_message(row) if row is not None else None
+                conn.execute(
+                    delete(reactions_table).where(
+                        reactions_table.c.message_id == message_id
+                    )
+                )
+                change = self._append(
+                    conn, row, change_seq, "delete", user_id, {}, now_ms()
+                )
+        except _NoChange as nothing:
+            answer: tuple[Message, MessageChange | None] | None = nothing.answer
+            return answer
+        return replace(_row_to_message(row), deleted=True, text=""), change
+
+    def react(
+        self, message_id: str, emoji: str, user_id: str, on: bool
+    ) -> tuple[tuple[Reaction, ...], MessageChange | None]:
+        self._ensure_schema()
+        mine = (
+            reactions_table.c.message_id == message_id,
+            reactions_table.c.emoji == emoji,
+            reactions_table.c.user_id == user_id,
+        )
+        of_message = select(reactions_table.c.emoji, reactions_table.c.user_id).where(
+            reactions_table.c.message_id == message_id
+        )
+        try:
+            with self.engine.begin() as conn:
+                row, change_seq = self._locked(conn, message_id)
+                if row is None or row.deleted:
+                    raise _NoChange(None)
+                there = conn.execute(select(reactions_table.c.ts).where(*mine)).first()
+                if (there is not None) == on:
+                    pairs = [(e, u) for e, u in conn.execute(of_message)]
+                    raise _NoChange(group_reactions(pairs))
+                ts = now_ms()
+                if on:
+                    conn.execute(
+                        insert(reactions_table).values(
+                            message_id=message_id, emoji=emoji, user_id=user_id, ts=ts
+                        )
+                    )
+                else:
+                    conn.execute(delete(reactions_table).where(*mine))
+                pairs = [(e, u) for e, u in conn.execute(of_message)]
+                reactions = group_reactions(pairs)
+                change = self._append(
+                    conn,
+                    row,
+                    change_seq,
+                    "reactions",
+                    user_id,
+                    reactions_data(reactions),
+                    ts,
+                )
+        except _NoChange as nothing:
+            if nothing.answer is None:
+                raise KeyError(message_id) from None
+            current: tuple[Reaction, ...] = nothing.answer
+            return current, None
+        return reactions, change
+
+    def changes_since(
+        self, room: str, change_seq: int, *, limit: int = 500
+    ) -> list[MessageChange]:
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(changes_table)
+                .where(
+                    changes_table.c.room == room,
+                    changes_table.c.change_seq > change_seq,
+                )
+                .order_by(changes_table.c.change_seq)
+                .limit(max(limit, 0))
+            ).all()
+        return [_change_row(row) for row in rows]
+
+    def last_change_seq(self, room: str) -> int:
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(rooms_table.c.last_change_seq).where(rooms_table.c.room == room)
+            ).scalar()
+        return int(last or 0)
+
+    def edit_history(self, message_id: str) -> list[Edit]:
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(edits_table)
+                .where(edits_table.c.message_id == message_id)
+                .order_by(edits_table.c.n)
+            ).all()
+        return [
+            Edit(row.message_id, int(row.n), row.text, int(row.ts), row.editor_id)
+            for row in rows
+        ]
 
     def purge(self, older_than_ts: int) -> int:
         self._ensure_schema()
+        purged = select(messages_table.c.id).where(messages_table.c.ts < older_than_ts)
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(mentions_table).where(
-                    mentions_table.c.message_id.in_(
-                        select(messages_table.c.id).where(
-                            messages_table.c.ts < older_than_ts
-                        )
-                    )
-                )
-            )
+            for table in (mentions_table, edits_table, reactions_table, changes_table):
+                conn.execute(delete(table).where(table.c.message_id.in_(purged)))
             result = conn.execute(
                 delete(messages_table).where(messages_table.c.ts < older_than_ts)
             )
@@ -668,7 +972,7 @@ class SQLStore(MessageStore):
             rows = conn.execute(query).all()
             page = [_row_to_message(row) for row in rows[:limit]]
             page.reverse()
-            page = _with_mentions(conn, room, page)
+            page = _with_reactions(conn, _with_mentions(conn, room, page))
         return page, len(rows) > limit
 
     def since(
@@ -684,7 +988,7 @@ class SQLStore(MessageStore):
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             page = [_row_to_message(row) for row in rows[:limit]]
-            page = _with_mentions(conn, room, page)
+            page = _with_reactions(conn, _with_mentions(conn, room, page))
         return page, len(rows) > limit
 
     def get(self, message_id: str) -> Message | None:
@@ -695,7 +999,8 @@ class SQLStore(MessageStore):
             ).first()
             if row is None:
                 return None
-            return _with_mentions(conn, row.room, [_row_to_message(row)])[0]
+            found = _with_mentions(conn, row.room, [_row_to_message(row)])
+            return _with_reactions(conn, found)[0]
 
     def messages(self, room: str) -> Iterator[Message]:
         self._ensure_schema()
