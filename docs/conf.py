@@ -67,6 +67,7 @@ nitpick_ignore = [
     # Sphinx splits it at commas and ``mentions: tuple[str, ...]`` comes out as
     # "tuple[str" and "...]".
     ("py:class", "tuple[str"),
+    ("py:class", "tuple[~flask_chatroom.protocol.Reaction"),
 ]
 nitpick_ignore_regex = [
     # The standard library's names (no intersphinx, so no inventory to link to).

@@ -8,6 +8,8 @@ from __future__ import annotations
 from .backends.interfaces import (
     SCHEMA_VERSION,
     Conversations,
+    Edit,
+    MessageChange,
     MessageStore,
     RoomInfo,
     SchemaError,
@@ -19,8 +21,10 @@ from .backends.sql import SQLConversations, SQLStore, sqlite_engine
 __all__ = [
     "SCHEMA_VERSION",
     "Conversations",
+    "Edit",
     "MemoryConversations",
     "MemoryStore",
+    "MessageChange",
     "MessageStore",
     "RoomInfo",
     "SQLConversations",
