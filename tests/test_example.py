@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,8 +17,16 @@ TOKEN = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 
 
 @pytest.fixture
-def site() -> Flask:
-    return create_app({"SOCKETIO_ASYNC_MODE": "threading", "TESTING": True})
+def site(tmp_path: Path) -> Flask:
+    """The example app, its chat on a database of the test's own (not the
+    checkout's instance folder, which outlives test runs and upgrades)."""
+    return create_app(
+        {
+            "SOCKETIO_ASYNC_MODE": "threading",
+            "TESTING": True,
+            "CHATROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'chat.sqlite3'}",
+        }
+    )
 
 
 def csrf_token(http: FlaskClient, path: str = "/login") -> str:
