@@ -194,3 +194,55 @@ def test_the_chat_connection_needs_no_csrf_token(site: Flask) -> None:
     assert any(p.startswith("40/chat,") for p in packets), packets  # accepted
     welcome = next(p for p in packets if p.startswith('42/chat,["welcome"'))
     assert json.loads(welcome[len("42/chat,") :])[1]["client"] == "Grace"
+
+
+def test_the_example_command_migrates_an_older_demo_database(tmp_path: Path) -> None:
+    """``python3 -m examples.hostapp`` (the README's first command) brings a
+    demo database left by an older release to this schema and serves."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from sqlalchemy import create_engine
+
+    from flask_chatroom.backends.sql import SQLStore, sqlite_engine
+    from flask_chatroom.store import SCHEMA_VERSION
+
+    from .test_changes_store import make_version_2_database
+
+    url = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
+    make_version_2_database(create_engine(url))
+    assert SQLStore(sqlite_engine(url)).schema_status() == "outdated"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "examples.hostapp"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "PORT": str(port), "FLASK_CHATROOM_DATABASE_URL": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                address = f"http://127.0.0.1:{port}/chat/"
+                with urllib.request.urlopen(address, timeout=5) as page:
+                    assert page.status == 200
+                    break
+            except urllib.error.HTTPError as error:
+                pytest.fail(f"the example answered {error.code}")
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        process.kill()
+        output, _ = process.communicate(timeout=15)
+    assert f"migrated from schema version 2 to {SCHEMA_VERSION}" in output
+    assert SQLStore(sqlite_engine(url)).schema_status() == "ok"
