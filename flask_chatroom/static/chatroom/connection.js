@@ -11,7 +11,8 @@
  * own "connect" handler on a shared namespace means no welcome: after
  * WELCOME_WAIT_MS the widget joins its room by itself. Every (re)connection and
  * join sends `since`, the newest seq shown, so the server sends only what was
- * missed.
+ * missed, and `changes_since`, the room's change cursor (changes.js), so it
+ * sends the edits, deletions and reactions missed too.
  */
 
 import { describeError } from "./errors.js";
@@ -20,13 +21,17 @@ export const ACK_TIMEOUT_MS = 10000;
 export const WELCOME_WAIT_MS = 3000;
 
 // The auth payload of a (re)connection: {since: {room: newest seq shown}},
+// {changes_since: {room: change cursor}} once the room's changes are known,
 // and the guest token of the last welcome, so a guest stays the same guest.
-export function authPayload(room, lastSeq, guestToken = null) {
+export function authPayload(room, lastSeq, guestToken = null, changesSince = null) {
   const since = {};
   if (room && lastSeq !== null && lastSeq !== undefined) {
     since[room] = lastSeq;
   }
   const auth = { since: since };
+  if (room && typeof changesSince === "number") {
+    auth.changes_since = { [room]: changesSince };
+  }
   if (typeof guestToken === "string" && guestToken) {
     auth.guest_token = guestToken;
   }
@@ -41,15 +46,18 @@ const NOOP = () => {};
 export class Connection {
   // room: the widget's room (empty: whichever room the server gives);
   // lastSeq(): the newest seq shown, or null;
+  // changesSince(room): the room's change cursor, or null;
   // hooks: onState(state), onError(text) (text "" clears the error),
   //   onWelcome(data), onOnline() (in the room: time to send),
   //   onDisconnect() (before the state changes);
   // timers: {setTimeout, clearTimeout}, the global ones by default.
-  constructor({ room = "", lastSeq = () => null, onState = NOOP, onError = NOOP,
+  constructor({ room = "", lastSeq = () => null, changesSince = () => null,
+                onState = NOOP, onError = NOOP,
                 onWelcome = NOOP, onOnline = NOOP, onDisconnect = NOOP,
                 timers = globalThis } = {}) {
     this.room = room;
     this.lastSeq = lastSeq;
+    this.changesSince = changesSince;
     this.hooks = { onState, onError, onWelcome, onOnline, onDisconnect };
     this.timers = timers;
     this.socket = null;
@@ -65,7 +73,8 @@ export class Connection {
 
   // The auth payload for the socket's next (re)connection.
   auth() {
-    return authPayload(this.room, this.lastSeq(), this.guestToken);
+    return authPayload(this.room, this.lastSeq(), this.guestToken,
+      this.room ? this.changesSince(this.room) : null);
   }
 
   // Listen to *socket* (a Socket.IO client socket).
@@ -178,6 +187,10 @@ export class Connection {
     const since = this.lastSeq();
     if (since !== null) {
       payload.since = since;
+    }
+    const changes = this.changesSince(this.room);
+    if (typeof changes === "number") {
+      payload.changes_since = changes;
     }
     this.joining = true;
     this.request("join", payload, (err, ack) => {

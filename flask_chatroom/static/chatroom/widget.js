@@ -5,17 +5,20 @@
  * messages until the server has them), messagelog.js (the order of the log)
  * and people.js (who is here, who is typing); with the switcher (data-switcher),
  * rooms.js (the rooms, unread counts, read markers) and mentions.js (@names).
+ * What a reader can do with a message (edit, delete, reply, react) and the
+ * rooms' changes to messages, applied exactly once, are messages.js's.
  * User text is only ever set with textContent: nothing a user sends becomes
  * HTML. Web addresses in messages become links built with DOM calls, and only
- * when they are http: or https: addresses (links.js).
+ * when they are http: or https: addresses (links.js); a message's formatting
+ * (the server's html) is copied element by element (markup.js).
  */
 
 import { Connection } from "./connection.js";
 import { NO_ANSWER, describeError } from "./errors.js";
-import { LINK_REL, linkify } from "./links.js";
 import { MessageLog } from "./messagelog.js";
+import { MessageFeatures } from "./messages.js";
 import { FAILED, Outbox, SENT } from "./outbox.js";
-import { insertMention, matchNames, mentionQuery, splitMentions } from "./mentions.js";
+import { insertMention, matchNames, mentionQuery } from "./mentions.js";
 import { Blocked, Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
 import {
   JoinedRooms, ReadMarker, RoomList, RoomsRefresher, mentionsUser, tabTitle,
@@ -56,51 +59,6 @@ function setTime(time, ts) {
   time.dateTime = when.iso;
   time.title = when.full;
   time.textContent = when.short;
-}
-
-// Put *text* in *parent* as text nodes, with the "@Name" of the members in
-// *names* as highlighted spans.
-function appendMentions(parent, text, names) {
-  for (const piece of splitMentions(text, names)) {
-    if (piece.mention === null) {
-      parent.appendChild(document.createTextNode(piece.text));
-      continue;
-    }
-    const span = document.createElement("span");
-    span.className = "chatroom__mention";
-    span.textContent = piece.text;
-    parent.appendChild(span);
-  }
-}
-
-// Put *text* in *parent* as text nodes, with its http(s) addresses as links
-// (and, given *names*, the mentions of those members highlighted).
-function appendText(parent, text, names = []) {
-  for (const piece of linkify(text)) {
-    if (piece.href === null) {
-      appendMentions(parent, piece.text, names);
-      continue;
-    }
-    const link = document.createElement("a");
-    link.className = "chatroom__link";
-    link.href = piece.href;
-    link.target = "_blank";
-    link.rel = LINK_REL;
-    link.textContent = piece.text;
-    parent.appendChild(link);
-  }
-}
-
-function setText(element, text) {
-  element.textContent = "";
-  appendText(element, text);
-}
-
-function showDeleted(item) {
-  const text = item.querySelector(".chatroom__text");
-  text.className = "chatroom__text chatroom__text--deleted";
-  text.textContent = "This message was removed.";
-  item.dataset.deleted = "true";
 }
 
 function smallButton(label, className) {
@@ -203,9 +161,14 @@ export class Chat {
       }),
     });
     this.outbox = new Outbox({
-      send: (entry, done) => this.connection.request("message broadcast",
-        { message: entry.text, room: entry.room || this.room, client_id: entry.clientId },
-        done),
+      send: (entry, done) => {
+        const payload = { message: entry.text, room: entry.room || this.room,
+                          client_id: entry.clientId };
+        if (entry.replyTo) {
+          payload.reply_to = entry.replyTo;
+        }
+        this.connection.request("message broadcast", payload, done);
+      },
       canSend: () => this.connection.canSend(),
       onSent: (entry, data) => this.confirm(entry, data),
       onFailed: (entry, error) => {
@@ -218,9 +181,13 @@ export class Chat {
     this.jump = this.makeJump();
     this.older = this.makeOlder();
 
+    this.olderWaiters = []; // called back when the page of older messages is in
+    this.features = null; // what readers can do with messages (after the parts exist)
+
     this.connection = new Connection({
       room: this.room,
       lastSeq: () => this.messages.lastSeq,
+      changesSince: (room) => (this.features ? this.features.cursorOf(room) : null),
       onState: (state) => this.setState(state),
       onError: (text) => this.showError(text),
       onWelcome: (data) => this.welcome(data),
@@ -232,8 +199,10 @@ export class Chat {
         this.joined.reset(); // the server took the connection out of every room
         this.typing.reset();
         this.clearTypers();
+        this.features.pause();
       },
     });
+    this.features = new MessageFeatures(this);
     this.socket = window.io(root.dataset.namespace || "/", {
       path: root.dataset.socketioPath || "/socket.io/",
       forceNew: true,
@@ -346,7 +315,9 @@ export class Chat {
     });
     socket.on("history", (data) => this.receiveHistory(data));
     socket.on("message receive", (data) => this.receive(data));
-    socket.on("message deleted", (data) => this.markDeleted(data));
+    socket.on("message edited", (data) => this.features.receive(data, "edit"));
+    socket.on("message deleted", (data) => this.features.receive(data, "delete"));
+    socket.on("reactions", (data) => this.features.receive(data, "reactions"));
     socket.on("presence", (data) => this.receivePresence(data));
     socket.on("notice", (data) => this.receiveNotice(data));
     socket.on("typing", (data) => this.receiveTyping(data));
@@ -374,7 +345,8 @@ export class Chat {
         this.loadBlocks();
       }
     }
-    this.setModerator(data.moderator === true);
+    this.moderator = data.moderator === true;
+    this.features.welcome(data);
     this.nicknames = data.nicknames === true;
     if (this.renameButton) {
       this.renameButton.hidden = !this.nicknames || !this.renameForm ||
@@ -399,7 +371,7 @@ export class Chat {
       this.send();
     });
     this.input.addEventListener("keydown", (event) => {
-      if (this.mentionKey(event)) {
+      if (this.mentionKey(event) || this.composerKey(event)) {
         return;
       }
       // keyCode 229: a key that an input method (IME) is still composing with.
@@ -417,6 +389,25 @@ export class Chat {
     });
   }
 
+  // Up in the empty text box edits this user's last message; Escape drops the
+  // reply being written. True if the key was used.
+  composerKey(event) {
+    if (event.isComposing || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) {
+      return false;
+    }
+    if (event.key === "ArrowUp" && this.input.value === "" && this.features.editLast()) {
+      event.preventDefault();
+      return true;
+    }
+    if (event.key === "Escape" && this.features.replying) {
+      event.preventDefault();
+      event.stopPropagation();
+      this.features.cancelReply(true);
+      return true;
+    }
+    return false;
+  }
+
   // Show the message at once as "sending", then send it when the connection
   // allows (the outbox keeps its client_id through every retry).
   send() {
@@ -430,8 +421,10 @@ export class Chat {
     const entry = this.outbox.add(text);
     entry.room = this.room;
     entry.log = this.messages;
-    entry.item = this.render(
-      { client: this.identity.name || "You", message: text, ts: Date.now() }, true);
+    const quote = this.features.takeReply();
+    entry.replyTo = quote ? quote.id : null;
+    entry.item = this.render({ client: this.identity.name || "You", message: text,
+                               ts: Date.now(), reply_to: quote }, true);
     this.setSendState(entry);
     this.messages.append(entry.item);
     this.log.appendChild(entry.item);
@@ -454,11 +447,6 @@ export class Chat {
     if (typeof data.client === "string") {
       item.querySelector(".chatroom__author").textContent = data.client;
     }
-    if (data.deleted) {
-      showDeleted(item);
-    } else if (typeof data.message === "string") {
-      setText(item.querySelector(".chatroom__text"), data.message); // as stored
-    }
     const messages = entry.log || this.messages; // its room may not be shown now
     const place = messages.settle(item, { seq: data.seq, id: data.id });
     if (place.moved && item.parentNode) {
@@ -466,7 +454,8 @@ export class Chat {
       // Into its place among the others' messages.
       item.parentNode.insertBefore(item, place.before);
     }
-    this.addModeration(item);
+    // The text as stored, its formatting, and what can be done with it now.
+    this.features.confirmed(item, data, false);
     if (stick) {
       this.scrollToBottom();
     }
@@ -654,6 +643,7 @@ export class Chat {
     for (const user of data.users) {
       if (user && typeof user.name === "string") {
         this.rooms.learnName(user.user_id, user.name);
+        this.features.learn(user.id, user.name);
       }
     }
     if (this.switcher && typeof data.room === "string" && data.room !== this.room) {
@@ -885,57 +875,6 @@ export class Chat {
     });
   }
 
-  // -- moderation ---------------------------------------------------------------------
-
-  setModerator(moderator) {
-    if (moderator === this.moderator) {
-      return;
-    }
-    this.moderator = moderator;
-    for (const item of this.messages.stored()) {
-      this.addModeration(item);
-    }
-  }
-
-  // A moderator gets a Delete button on every stored message that is not removed.
-  addModeration(item) {
-    let button = item.querySelector(".chatroom__delete");
-    const wanted = this.moderator && !!item.dataset.id && item.dataset.deleted !== "true";
-    if (!wanted) {
-      if (button) {
-        button.parentNode.removeChild(button);
-      }
-      return;
-    }
-    if (button) {
-      return;
-    }
-    const author = item.querySelector(".chatroom__author");
-    button = document.createElement("button");
-    button.type = "button";
-    button.className = "chatroom__delete";
-    button.textContent = "Delete";
-    button.setAttribute("aria-label",
-      "Delete the message from " + (author ? author.textContent : "this user"));
-    button.addEventListener("click", () => this.deleteMessage(item, button));
-    item.querySelector(".chatroom__meta").appendChild(button);
-  }
-
-  // "delete message" {id}: the room gets "message deleted", this page too.
-  deleteMessage(item, button) {
-    button.disabled = true;
-    this.request("delete message", { id: item.dataset.id }, (err, ack) => {
-      button.disabled = false;
-      if (err) {
-        this.showError(NO_ANSWER);
-      } else if (!ack.ok) {
-        this.showError(describeError(ack.error));
-      } else {
-        this.showError("");
-      }
-    });
-  }
-
   // -- receiving -----------------------------------------------------------------
 
   isNearBottom() {
@@ -969,6 +908,7 @@ export class Chat {
       return;
     }
     this.show(data.messages, false);
+    this.features.history(data); // the room's changes: its cursor, or a catch-up
     this.placeDivider();
     this.markSeen();
     if (data.since === null || data.since === undefined) {
@@ -993,7 +933,7 @@ export class Chat {
         if (err || !ack.ok || !Array.isArray(ack.messages)) {
           return;
         }
-        this.show(ack.messages, false);
+        this.show(ack.messages, false, true);
         if (ack.has_more && this.messages.lastSeq !== after) {
           this.catchUp();
         }
@@ -1002,37 +942,60 @@ export class Chat {
 
   // The reader reached the top: put the page of messages before the first one
   // shown above it, and keep what the reader was looking at where it was.
-  loadOlder() {
+  // done(ok), if given, is called once the page is in (or did not come).
+  loadOlder(done = null) {
+    if (done) {
+      this.olderWaiters.push(done);
+    }
+    if (this.loadingOlder) {
+      return;
+    }
     const before = this.messages.firstSeq();
-    if (!this.messages.hasOlder || this.loadingOlder || !this.room || before === null ||
-        !this.socket.connected) {
+    if (!this.messages.hasOlder || !this.room || before === null || !this.socket.connected) {
+      this.olderLoaded(false);
       return;
     }
     this.loadingOlder = true;
     this.older.hidden = false;
+    const log = this.messages;
     this.request("history", { room: this.room, before: before, limit: OLDER_PAGE },
       (err, ack) => {
         this.loadingOlder = false;
         this.older.hidden = true;
+        const ok = !err && ack.ok && Array.isArray(ack.messages);
+        if (log !== this.messages) {
+          this.olderLoaded(false); // the reader went to another room
+          return;
+        }
         const anchor = this.log.querySelector("[data-seq]");
         const top = anchor ? anchor.getBoundingClientRect().top : 0;
-        if (!err && ack.ok && Array.isArray(ack.messages)) {
+        if (ok) {
           this.messages.hasOlder = !!ack.has_more;
           for (const message of ack.messages) {
-            this.add(message);
+            this.add(message, true);
           }
         }
         if (anchor) {
           this.log.scrollTop += anchor.getBoundingClientRect().top - top;
         }
+        this.olderLoaded(ok);
       });
   }
 
-  show(messages, stick) {
+  olderLoaded(ok) {
+    const waiters = this.olderWaiters;
+    this.olderWaiters = [];
+    for (const done of waiters) {
+      done(ok);
+    }
+  }
+
+  // *personal*: the messages came in an answer made for this user.
+  show(messages, stick, personal = false) {
     stick = stick || this.isNearBottom();
     let added = 0;
     for (const message of messages) {
-      if (this.add(message)) {
+      if (this.add(message, personal)) {
         added += 1;
       }
     }
@@ -1048,14 +1011,16 @@ export class Chat {
   }
 
   // Put one message in the log, in seq order; false if it is not for this log,
-  // is already shown, or is one of this page's own (which is then marked sent).
-  add(data) {
+  // is already shown (a newer state of it is then drawn), or is one of this
+  // page's own (which is then marked sent).
+  add(data, personal = false) {
     if (!data || typeof data.message !== "string" || !this.isThisRoom(data.room)) {
       return false;
     }
     const seq = typeof data.seq === "number" ? data.seq : null;
     const id = typeof data.id === "string" ? data.id : null;
     if (!this.messages.admit(seq, id)) {
+      this.features.refresh(this.messages.get(id), data, personal);
       return false;
     }
     const entry = this.outbox.find(data.client_id);
@@ -1063,9 +1028,8 @@ export class Chat {
       this.outbox.confirm(entry, data);
       return false;
     }
-    const item = this.render(data, this.identity.wrote(data));
+    const item = this.render(data, this.identity.wrote(data), personal);
     this.log.insertBefore(item, this.messages.insert(item, { seq: seq, id: id }));
-    this.addModeration(item);
     return true;
   }
 
@@ -1085,7 +1049,7 @@ export class Chat {
     }
   }
 
-  render(data, own) {
+  render(data, own, personal = false) {
     const item = document.createElement("div");
     item.className = own ? "chatroom__msg chatroom__msg--own" : "chatroom__msg";
     if (!own && mentionsUser(data, this.identity.userId)) {
@@ -1124,26 +1088,11 @@ export class Chat {
       setTime(time, data.ts);
     }
     meta.appendChild(time);
-    const text = document.createElement("p");
-    text.className = "chatroom__text";
     item.appendChild(meta);
-    item.appendChild(text);
-    if (data.deleted) {
-      showDeleted(item);
-    } else {
-      appendText(text, data.message, this.mentionNames());
-    }
+    // The text (or its formatting), "(edited)", the quote of the message it
+    // answers, its reactions and its tools.
+    this.features.setup(item, data, personal);
     return item;
-  }
-
-  // "message deleted" {id, room}: a moderator removed a message.
-  markDeleted(data) {
-    const item = data && typeof data.id === "string" && this.isThisRoom(data.room)
-      ? this.messages.get(data.id) : null;
-    if (item) {
-      showDeleted(item);
-      this.addModeration(item);
-    }
   }
 
   // -- the switcher: rooms, unread counts, read state ---------------------------------
@@ -1280,6 +1229,7 @@ export class Chat {
       return;
     }
     this.closeMentions();
+    this.features.leaveRoom();
     this.typing.stop();
     this.clearTypers();
     const old = this.viewOf(this.room);
