@@ -16,15 +16,21 @@ STATIC = ROOT / "flask_chatroom" / "static" / "chatroom"
 NODE_TESTS = sorted((ROOT / "tests" / "js").glob("*.test.mjs"))
 #: The modules that hold the widget's logic: no DOM, so Node can test them.
 DOM_FREE = [
+    "changes.js",
     "connection.js",
     "errors.js",
     "links.js",
+    "markup.js",
     "mentions.js",
     "messagelog.js",
     "outbox.js",
     "people.js",
+    "replies.js",
     "rooms.js",
 ]
+#: The widget's parts that draw in the page besides widget.js: what a reader can
+#: do with a message (messages.js), its toolbar and forms, its reactions.
+DOM_PARTS = ["actions.js", "messages.js", "reactions.js"]
 IMPORT = re.compile(r'^import\b[^;]*?\bfrom\s+"\./([\w-]+\.js)";', re.M)
 
 
@@ -73,9 +79,12 @@ def test_logic_modules_do_not_touch_the_page() -> None:
 
 def test_chat_js_loads_the_widget_which_loads_the_logic_modules() -> None:
     modules = {path.name for path in STATIC.glob("*.js")}
-    assert modules == {*DOM_FREE, "widget.js", "chat.js"}
+    assert modules == {*DOM_FREE, *DOM_PARTS, "widget.js", "chat.js"}
     assert imports("chat.js") == ["widget.js"]
-    assert set(imports("widget.js")) <= set(DOM_FREE)
+    assert set(imports("widget.js")) <= {*DOM_FREE, "messages.js"}
+    assert set(imports("messages.js")) <= {*DOM_FREE, *DOM_PARTS} - {"messages.js"}
+    for part in ("actions.js", "reactions.js"):
+        assert set(imports(part)) <= set(DOM_FREE), part
 
 
 def test_the_page_loads_chat_js_as_a_module_and_every_module_is_served() -> None:

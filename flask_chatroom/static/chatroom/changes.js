@@ -283,7 +283,7 @@ export function applyChange(state, change, { me = null, personal = false } = {})
     state.html = null;
     state.reactions = [];
   } else if (state.deleted) {
-    // Nothing changes a deleted message back.
+    return false; // nothing changes a deleted message back
   } else if (kind === "edit") {
     if (typeof change.message !== "string") {
       return false;
