@@ -114,7 +114,8 @@ let editors = 0;
 // Edit a message in place: a text box instead of its text. onSave(text) and
 // onCancel() are called; the caller closes it (close()).
 export class Editor {
-  constructor(item, textElement, text, { maxLength = null, onSave, onCancel }) {
+  constructor(item, textElement, text, { label = "Edit your message", maxLength = null,
+                                         onSave, onCancel }) {
     editors += 1;
     this.item = item;
     this.textElement = textElement;
@@ -125,7 +126,7 @@ export class Editor {
     const label = document.createElement("label");
     label.className = "chatroom__label";
     label.htmlFor = id;
-    label.textContent = "Edit your message";
+    label.textContent = label;
     const input = document.createElement("textarea");
     input.className = "chatroom__edit-input";
     input.id = id;
@@ -347,6 +348,7 @@ export function drawQuote(item, quote, { onJump, before }) {
   name.textContent = quote.client || "a message";
   element.appendChild(name);
   if (quote.excerpt) {
+    element.appendChild(document.createTextNode(" "));
     const text = document.createElement("span");
     text.className = "chatroom__quote-text";
     text.textContent = quote.excerpt;

@@ -450,7 +450,10 @@ export class MessageFeatures {
     }
     const session = { item: item, editor: null, returnTo: returnTo };
     const max = this.chat.input.maxLength;
+    const author = item.querySelector(".chatroom__author");
     session.editor = new Editor(item, text, state.text, {
+      label: item.classList.contains("chatroom__msg--own") ? "Edit your message"
+        : "Edit the message from " + (author ? author.textContent : "this user"),
       maxLength: max > 0 ? max : null,
       onSave: (value) => this.saveEdit(session, value),
       onCancel: () => this.cancelEdit(true),
