@@ -71,7 +71,7 @@ export function drawToolbar(item, allowed, { author, own, onTool }) {
     tool.setAttribute("aria-label", names[name]);
     if (!tool.hidden) {
       first = first || tool;
-      if (tool.tabIndex === 0) {
+      if (tool.tabIndex === 0 && !focusable) {
         focusable = tool;
       }
     }
@@ -123,10 +123,10 @@ export class Editor {
     form.className = "chatroom__editor";
     form.setAttribute("data-chatroom-editor", "");
     const id = "chatroom-edit-" + editors;
-    const label = document.createElement("label");
-    label.className = "chatroom__label";
-    label.htmlFor = id;
-    label.textContent = label;
+    const caption = document.createElement("label");
+    caption.className = "chatroom__label";
+    caption.htmlFor = id;
+    caption.textContent = label;
     const input = document.createElement("textarea");
     input.className = "chatroom__edit-input";
     input.id = id;
@@ -148,7 +148,7 @@ export class Editor {
     row.appendChild(hint);
     row.appendChild(save);
     row.appendChild(cancel);
-    form.appendChild(label);
+    form.appendChild(caption);
     form.appendChild(input);
     form.appendChild(row);
     form.addEventListener("submit", (event) => {
