@@ -87,3 +87,15 @@ test("replies: a page that does not come ends the search", () => {
   const w = world({ shown: ["z"], older: ["a"], fail: true });
   assert.deepEqual(find("a", w), ["failed", 1]);
 });
+
+test("replies: who reacted, by name when known, by id otherwise", async () => {
+  const { whoReacted } = await import("../../flask_chatroom/static/chatroom/reactions.js");
+  const names = { ada: "Ada", me: "Grace (you)" };
+  const nameOf = (id) => names[id] || null;
+  assert.equal(whoReacted({ count: 2, userIds: ["ada", "me"] }, nameOf), "Ada, Grace (you)");
+  assert.equal(whoReacted({ count: 1, userIds: ["guest:9f"] }, nameOf), "guest:9f");
+  const many = Array.from({ length: 50 }, (_, i) => "u" + i);
+  assert.equal(whoReacted({ count: 75, userIds: many }, nameOf),
+    many.slice(0, 10).join(", ") + " and 65 more");
+  assert.equal(whoReacted({ count: 3, userIds: [] }, nameOf), "3 people");
+});
