@@ -30,6 +30,9 @@ DEFAULT_CSP = (
 
 THEMES = ("dark", "light", "auto")
 
+#: The emoji people may react with (``CHATROOM_REACTIONS``).
+DEFAULT_REACTIONS = ("👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅")
+
 #: The names no guest may take as a nickname, nor any name that looks like one
 #: (compared by confusable skeleton, case-insensitively): the name host code posts
 #: under by default (``Chat.send``'s ``"System"``) and the names of staff.
@@ -51,9 +54,12 @@ DEFAULT_RESERVED_NAMES = (
 #: action's own; ``address`` is the bucket of a client address (an IPv6 /64),
 #: shared by everyone behind it and taken from by every connect, join,
 #: catch-up and HTTP API request; ``dm`` is taken by every ``dm``, ``block``
-#: and ``unblock``, ``read`` by every ``read``.
+#: and ``unblock``, ``read`` by every ``read``; ``message`` by every message,
+#: edit and deletion of one's own message, ``react`` by every reaction and
+#: ``history`` by every page, catch-up and ``changes`` request.
 DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "message": (5.0, 10),
+    "react": (5.0, 10),
     "typing": (2.0, 6),
     "join": (2.0, 10),
     "nickname": (0.2, 3),
@@ -149,6 +155,8 @@ class ChatConfig:
     websocket_compression: bool
     fast_websocket: bool
     freeze_heap: bool
+    edit_window: int | None
+    reactions: tuple[str, ...]
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -309,6 +317,25 @@ def _optional_positive_int(key: str, value: Any) -> int | None:
     return None if value is None else _positive_int(key, value)
 
 
+def _reactions(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key} must be a list of emoji, got {value!r}.")
+    emoji = tuple(value)
+    if not 1 <= len(emoji) <= 32 or len(set(emoji)) != len(emoji):
+        raise ConfigError(f"{key} must list 1 to 32 different emoji, got {value!r}.")
+    for item in emoji:
+        if (
+            not isinstance(item, str)
+            or not 1 <= len(item) <= 16
+            or item != item.strip()
+        ):
+            raise ConfigError(
+                f"{key} must list emoji (strings of 1 to 16 characters, no spaces "
+                f"around them); got {item!r}."
+            )
+    return emoji
+
+
 def _rate_limits(key: str, value: Any) -> dict[str, Limit]:
     if value is None or value is False:
         return {}
@@ -369,6 +396,8 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "WEBSOCKET_COMPRESSION": (False, _bool),
     "FAST_WEBSOCKET": (True, _bool),
     "FREEZE_HEAP": (True, _bool),
+    "EDIT_WINDOW": (15 * 60, _optional_positive_int),
+    "REACTIONS": (DEFAULT_REACTIONS, _reactions),
 }
 
 

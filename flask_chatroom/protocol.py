@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .formatting import render
 from .names import has_visible_character, invisible_characters
 
 # -- event names ------------------------------------------------------------------
@@ -79,6 +80,23 @@ EVENT_NOTIFY = "notify"
 #: Client -> server: make a room, ``{"room", "title"?, "private"?}``; acked
 #: ``{"ok": true, "room"}`` (only when the host's ``can_create_room`` allows it).
 EVENT_CREATE_ROOM = "create room"
+#: Client -> server: replace the text of a message, ``{"id", "message"}``;
+#: acked ``{"ok": true, "id", "edited_ts", "change_seq"}``.
+EVENT_EDIT = "edit message"
+#: Server -> room: a message's text was edited, ``{"id", "room", "message",
+#: "edited_ts", "change_seq", "html"?}``.
+EVENT_EDITED = "message edited"
+#: Client -> server: add or remove a reaction, ``{"id", "emoji", "on"}``.
+EVENT_REACT = "react"
+#: Server -> room: a message's reactions now, ``{"id", "room", "reactions",
+#: "change_seq", "user_id", "emoji", "on"}``.
+EVENT_REACTIONS = "reactions"
+#: Client -> server: a room's changes after a ``change_seq``, ``{"room",
+#: "since"}``; acked ``{"ok": true, "room", "changes", "change_seq", "has_more"}``.
+EVENT_CHANGES = "changes"
+#: Client -> server (moderators): the texts a message had before its edits,
+#: ``{"id"}``; acked ``{"ok": true, "id", "edits"}``.
+EVENT_EDIT_HISTORY = "edit history"
 
 # -- error codes --------------------------------------------------------------------
 
@@ -111,7 +129,10 @@ ERROR_CODES: dict[str, str] = {
     "too_many_connections": "The user has CHATROOM_MAX_CONNECTIONS_PER_USER open.",
     "muted": "A moderator muted the user in the room; ``retry_after`` says until.",
     "rejected": "A message filter (``message_filter``) refused the message.",
-    "not_found": "No message has that id.",
+    "not_found": "No message has that id (in a room the user may read; for a "
+    "reply, in the same room and not deleted).",
+    "edit_window_passed": "The message is older than CHATROOM_EDIT_WINDOW: only "
+    "moderators may edit or delete it now.",
     "unknown_event": "The server has no handler for that event.",
     "internal_error": "The server failed; the details are in its log, not here.",
 }
@@ -227,6 +248,7 @@ class SendRequest:
     text: str
     room: str | None = None
     client_id: str | None = None
+    reply_to: str | None = None
 
 
 def parse_send(payload: Any, max_length: int) -> SendRequest:
@@ -258,7 +280,10 @@ def parse_send(payload: Any, max_length: int) -> SendRequest:
             "invalid_payload",
             '"client_id" must be 1 to 64 letters, digits or "-_:." characters.',
         )
-    return SendRequest(text=text, room=room, client_id=client_id)
+    reply_to = payload.get("reply_to")
+    if reply_to is not None:
+        reply_to = _message_id(reply_to, "reply_to")
+    return SendRequest(text=text, room=room, client_id=client_id, reply_to=reply_to)
 
 
 def _object(payload: Any, example: str) -> dict[str, Any]:
@@ -359,6 +384,16 @@ def parse_auth_since(auth: Any, room: str) -> int | None:
     return int(seq) if is_seq(seq) else None
 
 
+def parse_auth_changes(auth: Any, room: str) -> int | None:
+    """The last ``change_seq`` of *room* a reconnecting client applied, from its
+    Socket.IO ``auth`` ``{"changes_since": {room: change_seq}}``; ``None`` when
+    absent or malformed (the client then gets no changes, only the room's
+    ``change_seq``)."""
+    since = auth.get("changes_since") if isinstance(auth, dict) else None
+    seq: Any = since.get(room) if isinstance(since, dict) else None
+    return int(seq) if is_seq(seq) else None
+
+
 def parse_auth_token(auth: Any) -> str | None:
     """The guest token a reconnecting guest sends back in its Socket.IO ``auth``
     ``{"guest_token"}``; ``None`` when absent or not a plausible token (the
@@ -399,10 +434,25 @@ def parse_history_query(
     return HistoryRequest(room, before, after, max(1, min(limit, max_limit)))
 
 
-def parse_join(payload: Any) -> tuple[str, int | None]:
-    """Parse a ``join`` payload ``{"room", "since"?}``."""
+def parse_change_query(args: Mapping[str, str]) -> int:
+    """The ``since`` query argument of ``GET .../rooms/<room>/changes`` (a
+    ``change_seq``; 0 when absent)."""
+    return _query_number(args, "since") or 0
+
+
+def parse_join(payload: Any) -> tuple[str, int | None, int | None]:
+    """Parse a ``join`` payload ``{"room", "since"?, "changes_since"?}``."""
     room = parse_room(payload)
-    return room, _seq_field(payload, "since")
+    return room, _seq_field(payload, "since"), _seq_field(payload, "changes_since")
+
+
+def parse_changes(payload: Any) -> tuple[str, int]:
+    """Parse a ``changes`` request ``{"room", "since"}``."""
+    room = parse_room(payload)
+    since = _seq_field(payload, "since")
+    if since is None:
+        raise ChatError("invalid_payload", '"since" must be a change_seq.')
+    return room, since
 
 
 def parse_history(payload: Any, max_limit: int) -> HistoryRequest:
@@ -417,12 +467,44 @@ def parse_history(payload: Any, max_limit: int) -> HistoryRequest:
     return HistoryRequest(room, before, after, min(limit, max_limit))
 
 
+def _message_id(value: Any, name: str = "id") -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise ChatError("invalid_payload", f'"{name}" must be a message id.')
+    return value
+
+
 def parse_message_id(payload: Any) -> str:
-    """Parse a ``delete message`` payload ``{"id"}``."""
-    message_id = _object(payload, '{"id": "..."}').get("id")
-    if not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
-        raise ChatError("invalid_payload", '"id" must be a message id.')
-    return message_id
+    """Parse a ``delete message`` or ``edit history`` payload ``{"id"}``."""
+    return _message_id(_object(payload, '{"id": "..."}').get("id"))
+
+
+def parse_edit(payload: Any, max_length: int) -> tuple[str, str]:
+    """Parse an ``edit message`` payload ``{"id", "message"}``: the id and the
+    new text, normalized as a new message's is."""
+    data = _object(payload, '{"id": "...", "message": "..."}')
+    message_id = _message_id(data.get("id"))
+    raw = data.get("message")
+    if not isinstance(raw, str):
+        raise ChatError("invalid_payload", '"message" must be a string.')
+    return message_id, message_text(raw, max_length)
+
+
+#: The longest emoji a reaction may name, in characters.
+EMOJI_MAX = 16
+
+
+def parse_react(payload: Any) -> tuple[str, str, bool]:
+    """Parse a ``react`` payload ``{"id", "emoji", "on"?}`` (``on`` defaults to
+    true). Whether the emoji is one the chat offers is the service's to check."""
+    data = _object(payload, '{"id": "...", "emoji": "...", "on": true}')
+    message_id = _message_id(data.get("id"))
+    emoji = data.get("emoji")
+    if not isinstance(emoji, str) or not 1 <= len(emoji) <= EMOJI_MAX:
+        raise ChatError("invalid_payload", '"emoji" must be one of the offered emoji.')
+    on = data.get("on", True)
+    if not isinstance(on, bool):
+        raise ChatError("invalid_payload", '"on" must be true or false.')
+    return message_id, emoji, on
 
 
 #: The longest user id a client may name (``dm``, ``block``, ``mute``).
@@ -600,6 +682,11 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: The most reactors' ids one reaction lists on the wire (its ``count`` is
+#: the whole number): a reaction's broadcast stays small in a crowd.
+REACTION_USERS_SHOWN = 50
+
+
 @dataclass(frozen=True)
 class Reaction:
     """One emoji's reactions to a message.
@@ -613,13 +700,52 @@ class Reaction:
     count: int
     user_ids: tuple[str, ...] = ()
 
-    def to_wire(self) -> dict[str, Any]:
-        """``{"emoji", "count", "user_ids"}``."""
-        return {
+    def to_wire(self, viewer: str | None = None) -> dict[str, Any]:
+        """``{"emoji", "count", "user_ids"}`` (the first
+        :data:`~flask_chatroom.protocol.REACTION_USERS_SHOWN` ids), and
+        ``"me": true`` when *viewer* (a user id) is one of them."""
+        wire: dict[str, Any] = {
             "emoji": self.emoji,
             "count": self.count,
-            "user_ids": list(self.user_ids),
+            "user_ids": list(self.user_ids[:REACTION_USERS_SHOWN]),
         }
+        if viewer is not None and viewer in self.user_ids:
+            wire["me"] = True
+        return wire
+
+
+#: How long a reply's excerpt of the message it answers is, at most.
+EXCERPT_LENGTH = 120
+
+
+def excerpt(text: str, length: int = EXCERPT_LENGTH) -> str:
+    """*text* with its whitespace collapsed, cut to *length* characters (ending
+    in ``…`` when cut): what a reply quotes of the message it answers."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The message a reply answers, as the reply shows it.
+
+    :param id: its id.
+    :param client: its sender's name.
+    :param excerpt: the start of its text (see :func:`excerpt`), as the server
+        read it; empty when it is deleted.
+    :param deleted: it was deleted.
+    """
+
+    id: str
+    client: str = ""
+    excerpt: str = ""
+    deleted: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        """``{"id", "client", "excerpt"}``, or ``{"id", "deleted": true}``."""
+        if self.deleted:
+            return {"id": self.id, "deleted": True}
+        return {"id": self.id, "client": self.client, "excerpt": self.excerpt}
 
 
 @dataclass(frozen=True)
@@ -640,6 +766,10 @@ class Message:
         distinct and sorted, and a deleted message mentions nobody.
     :param edited_ts: when its text was last edited (epoch ms); ``None`` if never.
     :param reactions: its current reactions, by emoji (a deleted message has none).
+    :param reply_to: the id of the message (in the same room) it answers.
+    :param reply: that message as the reply shows it (a store fills it in).
+    :param change_seq: the room's ``change_seq`` of its latest change (edit,
+        deletion, reaction); ``None`` if it never changed.
     """
 
     room: str
@@ -655,6 +785,9 @@ class Message:
     mentions: tuple[str, ...] = ()
     edited_ts: int | None = None
     reactions: tuple[Reaction, ...] = ()
+    reply_to: str | None = None
+    reply: Reply | None = None
+    change_seq: int | None = None
 
     @property
     def system(self) -> bool:
@@ -663,13 +796,17 @@ class Message:
         Derived from what every store keeps, so history says it too."""
         return self.sender_id == SYSTEM_SENDER_ID and self.user_id is None
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self, viewer: str | None = None) -> dict[str, Any]:
         """The ``message receive`` payload (and each message in ``history``).
 
         ``client`` and ``message`` are the tutorial's fields; ``id``, ``room``,
         ``seq`` and ``ts`` (epoch milliseconds) are always present too;
         ``"system": true`` marks a message from the server (``system``);
-        ``mentions``, the mentioned users' ids, is there when there are some.
+        ``mentions``, the mentioned users' ids, is there when there are some;
+        ``html``, the text's rendering (:func:`~flask_chatroom.formatting.render`),
+        when it has markup; ``edited_ts``, ``reactions`` (with ``"me": true``
+        on those of *viewer*, a user id, for an answer made for one user),
+        ``reply_to`` and ``change_seq`` when there are some.
         """
         wire: dict[str, Any] = {
             "id": self.id,
@@ -688,12 +825,41 @@ class Message:
             wire["system"] = True
         if self.mentions:
             wire["mentions"] = list(self.mentions)
+        if self.text:
+            html = render(self.text)
+            if html is not None:
+                wire["html"] = html
         if self.edited_ts is not None:
             wire["edited_ts"] = self.edited_ts
         if self.reactions:
-            wire["reactions"] = [r.to_wire() for r in self.reactions]
+            wire["reactions"] = [r.to_wire(viewer) for r in self.reactions]
+        if self.reply is not None:
+            wire["reply_to"] = self.reply.to_wire()
+        elif self.reply_to is not None:
+            wire["reply_to"] = {"id": self.reply_to}
+        if self.change_seq is not None:
+            wire["change_seq"] = self.change_seq
         return wire
 
     def ack(self) -> dict[str, Any]:
         """The sender's acknowledgement once the message is committed."""
         return {"ok": True, "id": self.id, "seq": self.seq, "ts": self.ts}
+
+
+def reply_of_message(message: Message) -> Reply:
+    """How a reply shows *message*, the message it answers."""
+    if message.deleted:
+        return Reply(message.id, deleted=True)
+    return Reply(message.id, message.client, excerpt(message.text))
+
+
+def edit_wire(edit: Any) -> dict[str, Any]:
+    """An entry of an edit history (an
+    :class:`~flask_chatroom.backends.interfaces.Edit`) as clients get it:
+    ``{"n", "message", "ts", "editor_id"}``."""
+    return {
+        "n": edit.n,
+        "message": edit.text,
+        "ts": edit.ts,
+        "editor_id": edit.editor_id,
+    }

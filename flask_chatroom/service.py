@@ -25,7 +25,14 @@ from typing import Any
 from flask import Flask, current_app, has_request_context, request
 
 from . import signals
-from .backends.interfaces import DM_PREFIX, Conversations, MessageStore, RoomInfo
+from .backends.interfaces import (
+    DM_PREFIX,
+    Conversations,
+    Edit,
+    MessageChange,
+    MessageStore,
+    RoomInfo,
+)
 from .backends.select import Backends, conversations_of
 from .config import ChatConfig, ConfigError
 from .core.announcer import Announcer
@@ -33,7 +40,7 @@ from .core.connections import Connections
 from .core.moderation import PROCESS_ACTIONS, Moderation
 from .core.publisher import Publisher
 from .core.readstate import ReadState
-from .core.rooms import RecentHistory, RoomLocks, Rooms
+from .core.rooms import CATCHUP_CHANGES, RecentHistory, RoomLocks, Rooms
 from .core.runtime import Realtime
 from .identity import (
     ENVIRON_KEY,
@@ -47,7 +54,9 @@ from .policy import Policy
 from .protocol import (
     EVENT_DELETED,
     EVENT_DM,
+    EVENT_EDITED,
     EVENT_NOTIFY,
+    EVENT_REACTIONS,
     EVENT_RENAMED,
     EVENT_TYPING,
     EVENT_UNREAD,
@@ -56,10 +65,13 @@ from .protocol import (
     ChatError,
     HistoryRequest,
     Message,
+    Reaction,
     SendRequest,
     find_mentions,
     is_valid_room_name,
     message_text,
+    now_ms,
+    reply_of_message,
 )
 
 log = logging.getLogger("flask_chatroom")
@@ -387,12 +399,16 @@ class ChatService:
     # -- connections ----------------------------------------------------------------
 
     def connect(
-        self, sid: str, since: int | None = None, token: Any = None
+        self,
+        sid: str,
+        since: int | None = None,
+        token: Any = None,
+        changes_since: int | None = None,
     ) -> Identity:
         """A client connected as the current request: decide who it is, send it
         its ``welcome``, and put it in the default room (with the messages after
-        *since*, when it reconnects). *token* is a guest token from an earlier
-        ``welcome``.
+        *since*, when it reconnects, and the room's changes after
+        *changes_since*). *token* is a guest token from an earlier ``welcome``.
 
         Connects are rate-limited per user (a guest is one user for its whole
         connection) and per client address; a catch-up (*since*) takes a
@@ -415,11 +431,11 @@ class ChatService:
                 "internal_error", "The server could not connect you."
             ) from None
         self.moderation.check_rate(sid, identity, "connect", self.client_address())
-        if since is not None:
+        if since is not None or changes_since is not None:
             self.moderation.check_rate(sid, identity, "history")
         self._add_connection(sid, identity)
         try:
-            return self._register(sid, identity, since)
+            return self._register(sid, identity, since, changes_since)
         except Exception:
             # A permission hook or the store failed: refuse rather than leave the
             # client half connected.
@@ -456,7 +472,11 @@ class ChatService:
             self.backends.userdata.touch_nickname(identity.id)
 
     def _register(
-        self, sid: str, identity: Identity, since: int | None = None
+        self,
+        sid: str,
+        identity: Identity,
+        since: int | None = None,
+        changes_since: int | None = None,
     ) -> Identity:
         if self.connections.identity_of(sid) is None:
             self._add_connection(sid, identity)
@@ -476,11 +496,13 @@ class ChatService:
                 "moderator": self.policy.is_moderator(identity),
                 "nicknames": identity.anonymous and self.config.allow_nicknames,
                 "guest_token": token,
+                "reactions": list(self.config.reactions),
+                "edit_window": self.config.edit_window,
             },
             to=sid,
         )
         if joined:
-            self.rooms.join(sid, identity, room, since)
+            self.rooms.join(sid, identity, room, since, changes_since)
         return identity
 
     def disconnect(self, sid: str) -> None:
@@ -522,6 +544,12 @@ class ChatService:
         self._check_member(sid, room, "posting to it")
         kind = self._check_may_post(user, room)
         self.moderation.check_rate(sid, user, "message")
+        reply = None
+        if request.reply_to is not None:
+            original = self.store.get(request.reply_to)
+            if original is None or original.deleted or original.room != room:
+                raise ChatError("not_found", "There is no such message to reply to.")
+            reply = reply_of_message(original)
         message = Message(
             room=room,
             client=user.name,
@@ -529,6 +557,8 @@ class ChatService:
             user_id=user.user_id,
             client_id=request.client_id,
             sender_id=user.id,
+            reply_to=request.reply_to,
+            reply=reply,
         )
         message = self.policy.apply_filters(
             message, user, self.config.max_message_length
@@ -631,17 +661,24 @@ class ChatService:
         except Exception:  # the message stands; the marker catches up later
             log.exception("chat: could not store %s's read marker", user.id)
 
-    def join(self, sid: str, room: str, since: int | None = None) -> None:
+    def join(
+        self,
+        sid: str,
+        room: str,
+        since: int | None = None,
+        changes_since: int | None = None,
+    ) -> None:
         """``join``: enter *room* and get its history, or the messages after
-        *since* (joining a room again just sends those)."""
+        *since* and the changes after *changes_since* (joining a room again
+        just sends those)."""
         user = self.user_of(sid)
         self.check_may_read(user, room)
         address = self.connections.address_of(sid) or self.client_address()
         self.moderation.check_rate(sid, user, "join", address)
-        if since is not None:
+        if since is not None or changes_since is not None:
             self.moderation.check_rate(sid, user, "history")
         self._check_room_count(sid, room)
-        self.rooms.join(sid, user, room, since)
+        self.rooms.join(sid, user, room, since, changes_since)
 
     def _check_room_count(self, sid: str, room: str) -> None:
         rooms = self.backends.presence.rooms_of(sid)
@@ -938,19 +975,186 @@ class ChatService:
             self.announcer.send_presence(room)
         return renamed
 
-    def delete(self, sid: str, message_id: str) -> Message:
-        """``delete message``: a moderator removes a message."""
-        user = self._moderator(sid, "delete messages")
-        deleted = self.store.mark_deleted(message_id)
-        if deleted is None:
-            raise ChatError("not_found", "There is no such message.")
-        self.rooms.forget_history(deleted.room)
-        log.info("chat: %s deleted message %s in %s", user.id, deleted.id, deleted.room)
-        self.realtime.emit(
-            EVENT_DELETED, {"id": deleted.id, "room": deleted.room}, to=deleted.room
+    # -- changes to messages: edit, delete, react ----------------------------------
+
+    def _readable_message(self, user: Identity, message_id: str) -> Message:
+        """The message *message_id*, when it is not deleted and *user* may read
+        its room now. A message in a room the user may not read is refused
+        exactly as one that does not exist.
+
+        :raises ChatError: ``not_found``.
+        """
+        message = self.store.get(message_id)
+        if message is not None and not message.deleted:
+            try:
+                self.check_may_read(user, message.room)
+            except ChatError:
+                pass
+            else:
+                return message
+        raise ChatError("not_found", "There is no such message.")
+
+    def _within_window(self, message: Message) -> bool:
+        """Whether *message* is young enough for its author to change
+        (``CHATROOM_EDIT_WINDOW``; ``None``: always)."""
+        window = self.config.edit_window
+        return window is None or now_ms() - message.ts <= window * 1000
+
+    def _may_change(
+        self, sid: str, user: Identity, message: Message, doing: str
+    ) -> Identity:
+        """The one rule of who may edit or delete *message*: its author within
+        ``CHATROOM_EDIT_WINDOW``, or a moderator (asked of the host now, see
+        :meth:`_moderator`) at any time. Returns who acts.
+
+        :raises ChatError: ``edit_window_passed`` (the author, too late),
+            ``forbidden`` (someone else's message), ``login_required``.
+        """
+        if message.sender_id == user.id and self._within_window(message):
+            return user
+        try:
+            return self._moderator(sid, doing)
+        except ChatError as refused:
+            if refused.code == "forbidden" and message.sender_id == user.id:
+                raise ChatError(
+                    "edit_window_passed",
+                    "This message is too old to change now.",
+                ) from None
+            raise
+
+    def edit(self, sid: str, message_id: str, text: str) -> Message:
+        """``edit message``: replace the text of a message (see
+        :meth:`_may_change` for who may). The new text passes the host's
+        ``can_post``, mutes, rate limit (a ``message`` token) and message
+        filters exactly as a new message; the previous text goes to the edit
+        history moderators see. The room gets ``message edited``, in
+        ``change_seq`` order with the room's other changes.
+
+        :returns: the message as it is now (unchanged for the same text).
+        :raises ChatError: ``not_found``, ``edit_window_passed``, ``forbidden``,
+            ``muted``, ``rate_limited``, ``rejected``.
+        """
+        user = self.user_of(sid)
+        message = self._readable_message(user, message_id)
+        room = message.room
+        self._check_may_post(user, room)
+        editor = self._may_change(sid, user, message, "edit messages of others")
+        self.moderation.check_rate(sid, user, "message")
+        filtered = self.policy.apply_filters(
+            replace(message, text=text), user, self.config.max_message_length
         )
-        signals.send(signals.message_deleted, message=deleted, moderator=user)
+        if filtered.text == message.text:
+            return message
+        with self.rooms.lock(room):
+            try:
+                edited, change = self.store.edit(message_id, filtered.text, editor.id)
+            except KeyError:
+                raise ChatError("not_found", "There is no such message.") from None
+            self.rooms.recent.forget(room)
+            self.realtime.emit(EVENT_EDITED, change.to_wire(), to=room)
+        log.info("chat: %s edited message %s in %s", editor.id, message_id, room)
+        signals.send(signals.message_edited, message=edited, editor=editor)
+        return edited
+
+    def delete(self, sid: str, message_id: str) -> Message:
+        """``delete message``: its author (within ``CHATROOM_EDIT_WINDOW``) or a
+        moderator removes a message. The room gets ``message deleted``, in
+        ``change_seq`` order with the room's other changes; deleting a deleted
+        message again changes nothing.
+
+        :raises ChatError: ``not_found``, ``edit_window_passed``, ``forbidden``,
+            ``rate_limited``.
+        """
+        user = self.user_of(sid)
+        message = self.store.get(message_id)
+        if message is not None and message.sender_id == user.id and not message.deleted:
+            message = self._readable_message(user, message_id)
+            actor = self._may_change(sid, user, message, "delete messages")
+            if actor is user:
+                self.moderation.check_rate(sid, user, "message")
+        else:
+            actor = self._moderator(sid, "delete messages")
+            if message is None:
+                raise ChatError("not_found", "There is no such message.")
+        room = message.room
+        with self.rooms.lock(room):
+            done = self.store.delete(message_id, actor.id)
+            if done is None:
+                raise ChatError("not_found", "There is no such message.")
+            deleted, change = done
+            if change is not None:
+                self.rooms.recent.forget(room)
+                self.realtime.emit(EVENT_DELETED, change.to_wire(), to=room)
+        if change is not None:
+            log.info("chat: %s deleted message %s in %s", actor.id, message_id, room)
+            signals.send(signals.message_deleted, message=deleted, moderator=actor)
         return deleted
+
+    def react(
+        self, sid: str, message_id: str, emoji: str, on: bool
+    ) -> tuple[tuple[Reaction, ...], MessageChange | None]:
+        """``react``: add (*on*) or remove the user's *emoji* reaction (one of
+        ``CHATROOM_REACTIONS``) to a message in a room they may post in. The
+        room gets ``reactions`` when something changed.
+
+        :raises ChatError: ``invalid_payload`` (an emoji not offered),
+            ``not_found``, ``forbidden``, ``muted``, ``rate_limited``.
+        """
+        user = self.user_of(sid)
+        if emoji not in self.config.reactions:
+            raise ChatError("invalid_payload", "That is not one of the reactions here.")
+        message = self._readable_message(user, message_id)
+        room = message.room
+        self._check_may_post(user, room)
+        self.moderation.check_rate(sid, user, "react")
+        with self.rooms.lock(room):
+            try:
+                reactions, change = self.store.react(message_id, emoji, user.id, on)
+            except KeyError:
+                raise ChatError("not_found", "There is no such message.") from None
+            if change is not None:
+                self.rooms.recent.forget(room)
+                self.realtime.emit(EVENT_REACTIONS, change.to_wire(), to=room)
+        return reactions, change
+
+    def changes(
+        self, sid: str, room: str, since: int
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """``changes``: the changes of *room* after *since* (a ``change_seq``),
+        at most :data:`~flask_chatroom.core.rooms.CATCHUP_CHANGES`, as clients
+        get them; the last one's ``change_seq`` (or *since*); and whether more
+        follow. Takes a ``history`` token."""
+        return self.changes_for(self.user_of(sid), room, since, sid)
+
+    def changes_for(
+        self, user: Identity, room: str, since: int, sid: str | None = None
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """:meth:`changes` for *user*; without a connection *sid* (the HTTP
+        API) rate-limited per client address too."""
+        self.check_may_read(user, room)
+        address = None if sid is not None else self.client_address()
+        self.moderation.check_rate(sid, user, "history", address)
+        found = self.store.changes_since(room, since, limit=CATCHUP_CHANGES + 1)
+        page = found[:CATCHUP_CHANGES]
+        last = page[-1].change_seq if page else since
+        return [c.to_wire(user.id) for c in page], last, len(found) > len(page)
+
+    def edit_history(self, sid: str | None, message_id: str) -> list[Edit]:
+        """``edit history`` (and the HTTP API): the texts a message had before
+        each edit, oldest first; for moderators only (*sid* ``None``: the
+        current request's user, for the HTTP API).
+
+        :raises ChatError: ``forbidden``, ``not_found``.
+        """
+        if sid is not None:
+            self._moderator(sid, "read edit histories")
+        else:
+            user = self.current_user()
+            if not self.policy.is_moderator(user):
+                raise ChatError("forbidden", "Only moderators can read edit histories.")
+        if self.store.get(message_id) is None:
+            raise ChatError("not_found", "There is no such message.")
+        return self.store.edit_history(message_id)
 
     def mute(self, sid: str, room: str, user_id: str, seconds: int) -> int | None:
         """``mute``: a moderator mutes *user_id* in *room* (0 seconds lifts it);

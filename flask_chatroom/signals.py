@@ -36,8 +36,12 @@ user_joined = _signals.signal("chatroom.user-joined")
 user_left = _signals.signal("chatroom.user-left")
 #: A message filter refused a message: ``message=``, ``user=``.
 message_rejected = _signals.signal("chatroom.message-rejected")
-#: A moderator deleted a message: ``message=``, ``moderator=``.
+#: A message was deleted, by a moderator or by its author: ``message=``,
+#: ``moderator=`` (whoever deleted it).
 message_deleted = _signals.signal("chatroom.message-deleted")
+#: A message's text was edited (after the commit): ``message=`` as it is now,
+#: ``editor=`` (its author, or a moderator).
+message_edited = _signals.signal("chatroom.message-edited")
 #: A moderator muted (``until`` in epoch ms) or unmuted (``until=None``) a user:
 #: ``room=``, ``user_id=``, ``until=``, ``moderator=``.
 user_muted = _signals.signal("chatroom.user-muted")

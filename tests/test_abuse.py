@@ -193,7 +193,8 @@ class TestModeration:
         )
         for client in (mod, alice):
             client.get_received("/chat")
-        assert call(alice, "delete message", {"id": ack["id"]})["error"]["code"] == (
+        # Someone else's message: only a moderator may delete it.
+        assert call(carol, "delete message", {"id": ack["id"]})["error"]["code"] == (
             "forbidden"
         )
         assert call(mod, "delete message", {"id": ack["id"]}) == {
@@ -202,7 +203,7 @@ class TestModeration:
         }
         for client in (mod, alice):
             assert events(client, "message deleted") == [
-                {"id": ack["id"], "room": "lobby"}
+                {"kind": "delete", "id": ack["id"], "room": "lobby", "change_seq": 1}
             ]
         later = connect(app, headers={"X-User": "bob"})
         [history] = events(later, "history")
@@ -269,7 +270,9 @@ class TestFailingSignalReceivers:
         ):
             answer = call(mod, "delete message", {"id": ack["id"]})
         assert answer == {"ok": True, "id": ack["id"]}
-        assert events(mod, "message deleted") == [{"id": ack["id"], "room": "lobby"}]
+        assert events(mod, "message deleted") == [
+            {"kind": "delete", "id": ack["id"], "room": "lobby", "change_seq": 1}
+        ]
         assert get_chat(app).history("lobby")[-1].deleted
         assert "a receiver of the chatroom.message-deleted signal failed" in caplog.text
 

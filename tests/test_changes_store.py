@@ -21,11 +21,13 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
+    text,
 )
 
 from flask_chatroom import Message
+from flask_chatroom.backends import sql as sql_backend
 from flask_chatroom.backends.interfaces import Edit, MessageChange
-from flask_chatroom.protocol import Reaction
+from flask_chatroom.protocol import Reaction, Reply
 from flask_chatroom.store import SCHEMA_VERSION, MessageStore, SQLStore, sqlite_engine
 
 from . import test_conversations_store as shared
@@ -82,7 +84,9 @@ def test_change_seq_is_gapless_per_room_and_apart_from_seq(backend: Backend) -> 
     ]
     assert changes[0].data == {"message": "hi!", "edited_ts": changes[0].ts}
     assert changes[1].data == {
-        "reactions": [{"emoji": "👍", "count": 1, "user_ids": ["bob"]}]
+        "reactions": [{"emoji": "👍", "count": 1, "user_ids": ["bob"]}],
+        "emoji": "👍",
+        "on": True,
     }
     assert changes[2].data == {}
     assert reactions == (Reaction("👍", 1, ("bob",)),)
@@ -274,7 +278,7 @@ def test_a_plain_message_costs_no_extra_statement(tmp_path: Path) -> None:
     store.close()
 
 
-# -- the migration to schema version 3 ---------------------------------------------
+# -- the migration to schema version 4 ---------------------------------------------
 
 
 def version_2_schema() -> MetaData:
@@ -358,42 +362,73 @@ def make_version_2_database(engine: Engine) -> None:
         )
 
 
-@pytest.mark.parametrize("start", [1, 2])
-def test_migrating_to_version_3_keeps_the_data(database_url: str, start: int) -> None:
+def make_version_3_database(engine: Engine) -> None:
+    """Version 2's database brought to version 3 by that release's own step
+    (whose tables later versions leave alone), with one edit logged: lobby1's,
+    change_seq 1 of the lobby."""
+    make_version_2_database(engine)
+    with engine.begin() as conn:
+        sql_backend._migrate_2_to_3(conn)
+        conn.execute(text("UPDATE chatroom_meta SET value = '3'"))
+        conn.execute(
+            text(
+                "INSERT INTO chatroom_changes "
+                "(room, change_seq, message_id, kind, ts, user_id, data) "
+                "VALUES ('lobby', 1, 'lobby1', 'edit', 5, 'ada', "
+                '\'{"message": "first", "edited_ts": 5}\')'
+            )
+        )
+        conn.execute(
+            text("UPDATE chatroom_rooms SET last_change_seq = 1 WHERE room = 'lobby'")
+        )
+
+
+@pytest.mark.parametrize("start", [1, 2, 3])
+def test_migrating_to_version_4_keeps_the_data(database_url: str, start: int) -> None:
     engine = engine_for(database_url)
-    (make_version_1_database if start == 1 else make_version_2_database)(engine)
-    assert NEW_TABLES.isdisjoint(inspect(engine).get_table_names())
+    {
+        1: make_version_1_database,
+        2: make_version_2_database,
+        3: make_version_3_database,
+    }[start](engine)
+    if start < 3:
+        assert NEW_TABLES.isdisjoint(inspect(engine).get_table_names())
     # Two processes' worth (two engines) migrate at the same moment.
     stores = [SQLStore(engine_for(database_url)) for _ in range(2)]
     found = race([store.migrate for store in stores])
-    assert start in found and set(found) <= set(range(start, 4)), found
-    assert version_of(engine) == str(SCHEMA_VERSION) == "3"
+    assert start in found and set(found) <= set(range(start, 5)), found
+    assert version_of(engine) == str(SCHEMA_VERSION) == "4"
     assert set(inspect(engine).get_table_names()) >= NEW_TABLES
     store = stores[1]
     assert store.schema_status() == "ok"
     page, _ = store.history("lobby")
-    assert [(m.id, m.seq, m.text, m.deleted, m.edited_ts) for m in page] == [
+    assert [(m.id, m.seq, m.text, m.deleted, m.reply_to) for m in page] == [
         ("lobby1", 1, "first", False, None),
         ("lobby2", 2, "", True, None),
         ("lobby3", 3, "third", False, None),
     ]
+    # Version 4 fills each message's change_seq in from the change log.
+    assert [m.change_seq for m in page] == [1 if start == 3 else None, None, None]
+    before = store.last_change_seq("lobby")
+    assert before == (1 if start == 3 else 0)
     assert [m.text for m in store.messages("dev")] == ["dev one", "dev two"]
-    if start == 2:
+    if start >= 2:
         assert page[2].mentions == ("bob",)
         conv = store.conversations
         assert conv.members("lobby") == ["bob"]
         assert conv.read_markers("bob") == {"lobby": 1}
-    # The change log starts at 1 in every old room; messages carry on.
-    assert store.last_change_seq("lobby") == 0
-    assert store.edit("lobby1", "first!", "ada")[1].change_seq == 1
+    # The change log goes on from where it was; messages carry on.
+    assert store.edit("lobby1", "first!", "ada")[1].change_seq == before + 1
+    replied, _ = store.add(message(text="re", reply_to="lobby1"))
+    assert store.get(replied.id).reply == Reply("lobby1", "Ada", "first!")
     assert store.react("dev1", "👍", "bob", True)[1] is not None
     assert store.last_change_seq("dev") == 1
     assert store.delete("lobby2", "mod") == (page[1], None)  # deleted in the old
-    assert store.add(message(text="new"))[0].seq == 4
+    assert store.add(message(text="new"))[0].seq == 5
     assert stores[0].get("lobby1") is not None
     # Running it again does nothing.
     assert store.migrate() == SCHEMA_VERSION
-    assert seqs(store.changes_since("lobby", 0)) == [1]
+    assert seqs(store.changes_since("lobby", 0)) == list(range(1, before + 2))
     for each in stores:
         each.close()
     engine.dispose()

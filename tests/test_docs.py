@@ -540,7 +540,13 @@ def test_security_gives_the_real_default_rate_limits() -> None:
 
 
 #: Parsers of input that is no event payload (tested on their own).
-NOT_EVENT_PARSERS = {"parse_auth_since", "parse_auth_token", "parse_history_query"}
+NOT_EVENT_PARSERS = {
+    "parse_auth_since",
+    "parse_auth_changes",
+    "parse_auth_token",
+    "parse_change_query",
+    "parse_history_query",
+}
 
 
 def parser_fields() -> dict[str, tuple[set[str], set[str]]]:

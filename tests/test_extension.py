@@ -52,6 +52,7 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         retention_days=None,
         rate_limits={
             "message": Limit(5.0, 10),
+            "react": Limit(5.0, 10),
             "typing": Limit(2.0, 6),
             "join": Limit(2.0, 10),
             "nickname": Limit(0.2, 3),
@@ -74,6 +75,8 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         websocket_compression=False,
         fast_websocket=True,
         freeze_heap=True,
+        edit_window=900,
+        reactions=("👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"),
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

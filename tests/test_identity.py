@@ -13,6 +13,7 @@ from flask_login import LoginManager, UserMixin, login_user
 from flask_socketio import SocketIO, SocketIOTestClient
 
 from flask_chatroom import Chatroom, Identity, get_chat
+from flask_chatroom.config import DEFAULT_REACTIONS
 
 from .conftest import events
 
@@ -89,6 +90,8 @@ def test_a_flask_login_user_speaks_under_their_own_name(flask_login_app: Flask) 
         "moderator": True,
         "nicknames": False,
         "guest_token": None,
+        "reactions": list(DEFAULT_REACTIONS),
+        "edit_window": 900,
     }
     events(guest, "welcome")
     send(ada, {"message": "Hello", "client": "Someone else", "user_id": "2"})
@@ -136,6 +139,8 @@ def test_an_identity_loader_decides_who_is_speaking() -> None:
             "moderator": False,
             "nicknames": False,
             "guest_token": None,
+            "reactions": list(DEFAULT_REACTIONS),
+            "edit_window": 900,
         }
     ]
     received = {e["name"]: e["args"][0] for e in anon.get_received("/chat")}

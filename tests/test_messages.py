@@ -79,6 +79,8 @@ def test_guests_get_readable_names(connect: Connect) -> None:
         "moderator": False,
         "nicknames": True,
         "guest_token": welcome["guest_token"],
+        "reactions": ["👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"],
+        "edit_window": 900,
     }
     assert isinstance(welcome["guest_token"], str)
 

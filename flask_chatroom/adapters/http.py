@@ -23,7 +23,13 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import guest_from_session
-from ..protocol import NICKNAME_MAX, ChatError, parse_history_query
+from ..protocol import (
+    NICKNAME_MAX,
+    ChatError,
+    edit_wire,
+    parse_change_query,
+    parse_history_query,
+)
 from ..service import MAX_HISTORY_PAGE, get_service
 from ..vendor import SOCKETIO_CLIENT_VERSION
 
@@ -40,6 +46,7 @@ HTTP_STATUS = {
     "login_required": 401,
     "forbidden": 403,
     "unknown_room": 404,
+    "not_found": 404,
     "invalid_payload": 400,
     "rate_limited": 429,
 }
@@ -130,7 +137,36 @@ def messages_api(room: str) -> Response | tuple[Response, int]:
         messages, more = service.history(user, query)
     except ChatError as exc:
         return _api_error(exc)
-    return jsonify(room=room, messages=[m.to_wire() for m in messages], has_more=more)
+    return jsonify(
+        room=room, messages=[m.to_wire(user.id) for m in messages], has_more=more
+    )
+
+
+@blueprint.route("/api/rooms/<room>/changes")
+def changes_api(room: str) -> Response | tuple[Response, int]:
+    """``GET /chat/api/rooms/<room>/changes?since=``: the room's changes to
+    messages after a ``change_seq``, as the ``changes`` event answers."""
+    service = get_service()
+    try:
+        user = service.current_user()
+        since = parse_change_query(request.args)
+        changes, last, more = service.changes_for(user, room, since)
+    except ChatError as exc:
+        return _api_error(exc)
+    return jsonify(room=room, changes=changes, change_seq=last, has_more=more)
+
+
+@blueprint.route("/api/messages/<message_id>/edits")
+def edits_api(message_id: str) -> Response | tuple[Response, int]:
+    """``GET /chat/api/messages/<id>/edits``: a message's edit history, for
+    moderators only (``403`` for anyone else)."""
+    service = get_service()
+    try:
+        service.admit_request()
+        edits = service.edit_history(None, message_id)
+    except ChatError as exc:
+        return _api_error(exc)
+    return jsonify(id=message_id, edits=[edit_wire(edit) for edit in edits])
 
 
 @blueprint.before_app_request

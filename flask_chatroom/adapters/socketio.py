@@ -24,32 +24,41 @@ from ..core.runtime import Realtime
 from ..protocol import (
     EVENT_BLOCK,
     EVENT_BLOCKS,
+    EVENT_CHANGES,
     EVENT_CREATE_ROOM,
     EVENT_DELETE,
     EVENT_DM,
+    EVENT_EDIT,
+    EVENT_EDIT_HISTORY,
     EVENT_ERROR,
     EVENT_HISTORY,
     EVENT_JOIN,
     EVENT_LEAVE,
     EVENT_MUTE,
     EVENT_NICKNAME,
+    EVENT_REACT,
     EVENT_READ,
     EVENT_ROOMS,
     EVENT_SEND,
     EVENT_TYPING,
     EVENT_UNBLOCK,
     ChatError,
+    edit_wire,
     error_ack,
     json_nesting_exceeds,
+    parse_auth_changes,
     parse_auth_since,
     parse_auth_token,
+    parse_changes,
     parse_create_room,
     parse_dm,
+    parse_edit,
     parse_history,
     parse_join,
     parse_message_id,
     parse_mute,
     parse_nickname,
+    parse_react,
     parse_read,
     parse_room,
     parse_send,
@@ -77,12 +86,16 @@ EVENTS: dict[str, str] = {
     EVENT_UNBLOCK: "on_unblock",
     EVENT_BLOCKS: "on_blocks",
     EVENT_CREATE_ROOM: "on_create_room",
+    EVENT_EDIT: "on_edit_message",
+    EVENT_REACT: "on_react",
+    EVENT_CHANGES: "on_changes",
+    EVENT_EDIT_HISTORY: "on_edit_history",
 }
 
 #: Events whose handler asks the host who the user is now (a privileged action
 #: re-checks the identity), so they run in a Flask request context of the
 #: connection, with its session; every other event needs only the app context.
-REQUEST_EVENTS = frozenset({EVENT_DELETE, EVENT_MUTE})
+REQUEST_EVENTS = frozenset({EVENT_DELETE, EVENT_MUTE, EVENT_EDIT, EVENT_EDIT_HISTORY})
 
 
 def _refuse(error: ChatError) -> NoReturn:
@@ -234,9 +247,11 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         ``internal_error``).
         """
         service = get_service()
-        since = parse_auth_since(auth, service.config.default_room)
+        room = service.config.default_room
+        since = parse_auth_since(auth, room)
+        changes_since = parse_auth_changes(auth, room)
         try:
-            service.connect(sid, since, parse_auth_token(auth))
+            service.connect(sid, since, parse_auth_token(auth), changes_since)
         except ChatError as exc:
             _refuse(exc)
 
@@ -257,9 +272,10 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         return service.post(sid, request).ack()
 
     def on_join(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
-        """``join`` ``{"room", "since"?}``: enter a room and get its history."""
-        room, since = parse_join(payload)
-        get_service().join(sid, room, since)
+        """``join`` ``{"room", "since"?, "changes_since"?}``: enter a room and
+        get its history (or what was missed)."""
+        room, since, changes_since = parse_join(payload)
+        get_service().join(sid, room, since, changes_since)
         return {"ok": True, "room": room}
 
     def on_history(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
@@ -268,11 +284,12 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
         request = parse_history(
             payload, max(MAX_HISTORY_PAGE, service.config.history_limit)
         )
-        messages, more = service.history(service.user_of(sid), request, sid)
+        user = service.user_of(sid)
+        messages, more = service.history(user, request, sid)
         return {
             "ok": True,
             "room": request.room,
-            "messages": [m.to_wire() for m in messages],
+            "messages": [m.to_wire(user.id) for m in messages],
             "has_more": more,
         }
 
@@ -302,9 +319,56 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
     def on_delete_message(
         self, sid: str, payload: Any = None, *_: Any
     ) -> dict[str, Any]:
-        """``delete message`` ``{"id"}``: a moderator removes a message."""
+        """``delete message`` ``{"id"}``: a moderator, or the author within
+        ``CHATROOM_EDIT_WINDOW``, removes a message."""
         deleted = get_service().delete(sid, parse_message_id(payload))
         return {"ok": True, "id": deleted.id}
+
+    def on_edit_message(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``edit message`` ``{"id", "message"}``: replace a message's text."""
+        service = get_service()
+        message_id, text = parse_edit(payload, service.config.max_message_length)
+        edited = service.edit(sid, message_id, text)
+        return {
+            "ok": True,
+            "id": edited.id,
+            "edited_ts": edited.edited_ts,
+            "change_seq": edited.change_seq,
+        }
+
+    def on_react(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``react`` ``{"id", "emoji", "on"}``: add or remove a reaction."""
+        message_id, emoji, on = parse_react(payload)
+        service = get_service()
+        reactions, change = service.react(sid, message_id, emoji, on)
+        me = service.user_of(sid).id
+        answer: dict[str, Any] = {
+            "ok": True,
+            "id": message_id,
+            "reactions": [r.to_wire(me) for r in reactions],
+        }
+        if change is not None:
+            answer["change_seq"] = change.change_seq
+        return answer
+
+    def on_changes(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``changes`` ``{"room", "since"}``: a room's changes after a
+        ``change_seq``."""
+        room, since = parse_changes(payload)
+        changes, last, more = get_service().changes(sid, room, since)
+        return {
+            "ok": True,
+            "room": room,
+            "changes": changes,
+            "change_seq": last,
+            "has_more": more,
+        }
+
+    def on_edit_history(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``edit history`` ``{"id"}``: a message's earlier texts (moderators)."""
+        message_id = parse_message_id(payload)
+        edits = get_service().edit_history(sid, message_id)
+        return {"ok": True, "id": message_id, "edits": [edit_wire(e) for e in edits]}
 
     def on_mute(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
         """``mute`` ``{"room", "user_id", "seconds"}``: a moderator mutes a user in

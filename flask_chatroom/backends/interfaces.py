@@ -16,13 +16,15 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..formatting import render
 from ..identity import Identity
-from ..protocol import Message, Reaction, is_valid_room_name
+from ..protocol import Message, Reaction, Reply, excerpt, is_valid_room_name
 
 #: The schema this version of flask-chatroom reads and writes. Version 2 added
 #: rooms with a kind, members, read markers, mentions and blocks; version 3 the
-#: change log (edits, deletions, reactions), edit history and reactions.
-SCHEMA_VERSION = 3
+#: change log (edits, deletions, reactions), edit history and reactions;
+#: version 4 replies (``reply_to``) and each message's latest ``change_seq``.
+SCHEMA_VERSION = 4
 
 #: What a :class:`MessageChange` did to its message.
 ChangeKind = Literal["edit", "delete", "reactions"]
@@ -46,8 +48,8 @@ class MessageChange:
     :param ts: when (epoch ms).
     :param user_id: who made the change (the editor, the deleter, the reactor).
     :param data: the new state: ``{"message", "edited_ts"}`` for an edit, ``{}``
-        for a deletion, ``{"reactions": [{"emoji", "count", "user_ids"}]}`` for
-        reactions.
+        for a deletion, ``{"reactions": [{"emoji", "count", "user_ids"}],
+        "emoji", "on"}`` for reactions (what its author did, too).
     """
 
     room: str
@@ -58,17 +60,38 @@ class MessageChange:
     user_id: str | None
     data: dict[str, Any]
 
-    def to_wire(self) -> dict[str, Any]:
-        """The change as a JSON-able dict (its fields by name)."""
-        return {
+    def to_wire(self, viewer: str | None = None) -> dict[str, Any]:
+        """The change as clients get it, the same live (``message edited``,
+        ``message deleted``, ``reactions``) and in a catch-up's ``changes``:
+        ``{"kind", "id", "room", "change_seq"}`` and, for an edit, ``message``,
+        ``edited_ts`` and ``html`` (when the text has markup); for reactions,
+        ``reactions`` (``"me": true`` on those of *viewer*, a user id),
+        ``user_id`` (who reacted), ``emoji`` and ``on``."""
+        wire: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.message_id,
             "room": self.room,
             "change_seq": self.change_seq,
-            "id": self.message_id,
-            "kind": self.kind,
-            "ts": self.ts,
-            "user_id": self.user_id,
-            "data": self.data,
         }
+        data = self.data
+        if self.kind == "edit":
+            wire["message"] = data["message"]
+            wire["edited_ts"] = data["edited_ts"]
+            html = render(data["message"])
+            if html is not None:
+                wire["html"] = html
+        elif self.kind == "reactions":
+            reactions = []
+            for reaction in data.get("reactions", ()):
+                entry = dict(reaction)
+                if viewer is not None and viewer in entry.get("user_ids", ()):
+                    entry["me"] = True
+                reactions.append(entry)
+            wire["reactions"] = reactions
+            wire["user_id"] = self.user_id
+            wire["emoji"] = data.get("emoji")
+            wire["on"] = data.get("on")
+        return wire
 
 
 @dataclass(frozen=True)
@@ -89,9 +112,24 @@ class Edit:
     editor_id: str | None
 
 
-def reactions_data(reactions: Iterable[Reaction]) -> dict[str, Any]:
-    """The ``data`` of a ``"reactions"`` change."""
-    return {"reactions": [reaction.to_wire() for reaction in reactions]}
+def reply_of(message_id: str, client: str, text: str, deleted: bool) -> Reply:
+    """How a reply shows the message *message_id* it answers."""
+    if deleted:
+        return Reply(message_id, deleted=True)
+    return Reply(message_id, client, excerpt(text))
+
+
+def reactions_data(
+    reactions: Iterable[Reaction], emoji: str, on: bool
+) -> dict[str, Any]:
+    """The ``data`` of a ``"reactions"`` change: the message's reactions after
+    it (each with at most :data:`~flask_chatroom.protocol.REACTION_USERS_SHOWN`
+    user ids), and what its author did (*emoji*, *on*)."""
+    return {
+        "reactions": [reaction.to_wire() for reaction in reactions],
+        "emoji": emoji,
+        "on": on,
+    }
 
 
 def group_reactions(rows: Iterable[tuple[str, str]]) -> tuple[Reaction, ...]:

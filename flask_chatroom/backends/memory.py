@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 
-from ..protocol import Message, Reaction, now_ms
+from ..protocol import Message, Reaction, Reply, now_ms
 from .interfaces import (
     DM_PREFIX,
     ChangeKind,
@@ -24,6 +24,7 @@ from .interfaces import (
     dm_members,
     group_reactions,
     reactions_data,
+    reply_of,
 )
 
 
@@ -64,10 +65,23 @@ class MemoryStore(MessageStore):
         self.conversations = MemoryConversations(self)
 
     def _view(self, message: Message) -> Message:
-        """*message* as readers get it: hidden when deleted, with reactions."""
+        """*message* as readers get it: hidden when deleted, with reactions and
+        the message it answers."""
         message = _hidden(message)
         pairs = self._reactions.get(message.id)
-        return replace(message, reactions=group_reactions(pairs)) if pairs else message
+        if pairs:
+            message = replace(message, reactions=group_reactions(pairs))
+        if message.reply_to is not None:
+            original = self._by_id.get(message.reply_to)
+            reply = (
+                Reply(message.reply_to, deleted=True)
+                if original is None
+                else reply_of(
+                    original.id, original.client, original.text, original.deleted
+                )
+            )
+            message = replace(message, reply=reply)
+        return message
 
     def _change(
         self,
@@ -79,6 +93,8 @@ class MemoryStore(MessageStore):
     ) -> MessageChange:
         change_seq = self._last_change_seq.get(message.room, 0) + 1
         self._last_change_seq[message.room] = change_seq
+        current = self._by_id[message.id]
+        self._replace(current, replace(current, change_seq=change_seq))
         change = MessageChange(
             message.room, change_seq, message.id, kind, ts, user_id, dict(data)
         )
@@ -105,7 +121,7 @@ class MemoryStore(MessageStore):
             change = self._change(
                 edited, "edit", editor_id, {"message": text, "edited_ts": ts}, ts
             )
-            return self._view(edited), change
+            return self._view(self._by_id[message_id]), change
 
     def delete(
         self, message_id: str, user_id: str | None
@@ -121,7 +137,8 @@ class MemoryStore(MessageStore):
             for mentioned in found.mentions:
                 self._mentions[mentioned, found.room].remove(found.seq or 0)
             self._reactions.pop(message_id, None)
-            return deleted, self._change(deleted, "delete", user_id, {}, now_ms())
+            change = self._change(deleted, "delete", user_id, {}, now_ms())
+            return self._by_id[message_id], change
 
     def react(
         self, message_id: str, emoji: str, user_id: str, on: bool
@@ -140,7 +157,7 @@ class MemoryStore(MessageStore):
             reactions = group_reactions(pairs)
             if not pairs:
                 del self._reactions[message_id]
-            data = reactions_data(reactions)
+            data = reactions_data(reactions, emoji, on)
             return reactions, self._change(found, "reactions", user_id, data, now_ms())
 
     def changes_since(

@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from ..protocol import Message, Reaction, now_ms
+from ..protocol import Message, Reaction, Reply, now_ms
 from .interfaces import (
     DM_PREFIX,
     SCHEMA_VERSION,
@@ -64,6 +64,7 @@ from .interfaces import (
     dm_members,
     group_reactions,
     reactions_data,
+    reply_of,
 )
 from .memory import with_seq
 
@@ -84,6 +85,10 @@ messages_table = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     # Version 3: when the text was last edited.
     Column("edited_ts", BigInteger, nullable=True),
+    # Version 4: the message this one answers (an id in the same room), and
+    # the room's change_seq of this message's latest change.
+    Column("reply_to", String(32), nullable=True),
+    Column("change_seq", BigInteger, nullable=True),
     UniqueConstraint("room", "seq", name="uq_chatroom_messages_room_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_chatroom_messages_client_id"),
     Index("ix_chatroom_messages_ts", "ts"),
@@ -233,21 +238,43 @@ def _migrate_2_to_3(conn: Any) -> None:
     metadata.create_all(conn, tables=[changes_table, edits_table, reactions_table])
 
 
+def _migrate_3_to_4(conn: Any) -> None:
+    """Version 3 -> 4: ``chatroom_messages.reply_to`` (null) and
+    ``chatroom_messages.change_seq``, filled in from the change log. A column
+    is added only when missing."""
+    columns = {c["name"] for c in inspect(conn).get_columns("chatroom_messages")}
+    if "reply_to" not in columns:
+        conn.execute(
+            text("ALTER TABLE chatroom_messages ADD COLUMN reply_to VARCHAR(32)")
+        )
+    if "change_seq" not in columns:
+        conn.execute(text("ALTER TABLE chatroom_messages ADD COLUMN change_seq BIGINT"))
+    conn.execute(
+        text(
+            "UPDATE chatroom_messages SET change_seq = (SELECT MAX(c.change_seq) "
+            "FROM chatroom_changes c WHERE c.message_id = chatroom_messages.id) "
+            "WHERE id IN (SELECT message_id FROM chatroom_changes)"
+        )
+    )
+
+
 #: schema version -> the step that brings a database at that version to the
 #: next one, inside the caller's transaction.
 _MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
 }
 
 
 _INSERT_MESSAGE = insert(messages_table)
 
 _COLUMNS = (
-    "id, room, seq, sender_id, sender_name, user_id, text, ts, client_id, deleted"
+    "id, room, seq, sender_id, sender_name, user_id, text, ts, client_id, deleted, "
+    "reply_to"
 )
 #: What the driver path reads back of a message (a retry's answer).
-_READ_COLUMNS = _COLUMNS + ", edited_ts"
+_READ_COLUMNS = _COLUMNS + ", edited_ts, change_seq"
 
 
 def _direct_sql(mark: str) -> dict[str, str]:
@@ -260,7 +287,7 @@ def _direct_sql(mark: str) -> dict[str, str]:
         "ON CONFLICT (room) DO UPDATE SET last_seq = chatroom_rooms.last_seq + 1 "
         "RETURNING last_seq",
         "insert": f"INSERT INTO chatroom_messages ({_COLUMNS}) "
-        f"VALUES ({', '.join([mark] * 10)})",
+        f"VALUES ({', '.join([mark] * 11)})",
         "insert_mention": "INSERT INTO chatroom_mentions "
         f"(room, seq, user_id, message_id) VALUES ({mark}, {mark}, {mark}, {mark})",
         "mentions_of": "SELECT user_id FROM chatroom_mentions "
@@ -298,6 +325,7 @@ def _insert_direct(
             stored.ts,
             stored.client_id,
             False,
+            stored.reply_to,
         ),
     )
     if stored.mentions:
@@ -332,7 +360,9 @@ class _Row:
     ts: int
     client_id: str | None
     deleted: bool
+    reply_to: str | None
     edited_ts: int | None
+    change_seq: int | None
 
 
 def _row_to_message(row: Any) -> Message:
@@ -348,7 +378,39 @@ def _row_to_message(row: Any) -> Message:
         client_id=row.client_id,
         deleted=bool(row.deleted),
         edited_ts=row.edited_ts,
+        reply_to=row.reply_to,
+        change_seq=row.change_seq,
     )
+
+
+def _with_replies(conn: Any, messages: list[Message]) -> list[Message]:
+    """*messages* with the messages they answer (:class:`Reply`, as they are
+    now): one query for the whole page, none for a page without replies."""
+    wanted = {m.reply_to for m in messages if m.reply_to is not None}
+    if not wanted:
+        return messages
+    rows = conn.execute(
+        select(
+            messages_table.c.id,
+            messages_table.c.sender_name,
+            messages_table.c.text,
+            messages_table.c.deleted,
+        ).where(messages_table.c.id.in_(wanted))
+    ).all()
+    found = {
+        row.id: reply_of(row.id, row.sender_name, row.text, row.deleted) for row in rows
+    }
+    return [
+        replace(m, reply=found.get(m.reply_to, Reply(m.reply_to, deleted=True)))
+        if m.reply_to is not None
+        else m
+        for m in messages
+    ]
+
+
+def _complete(conn: Any, room: str, page: list[Message]) -> list[Message]:
+    """A page of *room* with its mentions, reactions and replies."""
+    return _with_replies(conn, _with_reactions(conn, _with_mentions(conn, room, page)))
 
 
 def _with_reactions(conn: Any, messages: list[Message]) -> list[Message]:
@@ -673,6 +735,7 @@ class SQLStore(MessageStore):
                         "ts": stored.ts,
                         "client_id": stored.client_id,
                         "deleted": False,
+                        "reply_to": stored.reply_to,
                     },
                 )
                 if stored.mentions:
@@ -775,6 +838,11 @@ class SQLStore(MessageStore):
     ) -> MessageChange:
         change = MessageChange(row.room, change_seq, row.id, kind, ts, user_id, data)
         conn.execute(
+            update(messages_table)
+            .where(messages_table.c.id == row.id)
+            .values(change_seq=change_seq)
+        )
+        conn.execute(
             insert(changes_table).values(
                 room=row.room,
                 change_seq=change_seq,
@@ -820,9 +888,10 @@ class SQLStore(MessageStore):
                 change = self._append(
                     conn, row, change_seq, "edit", editor_id, data, ts
                 )
-                edited = replace(_row_to_message(row), text=text, edited_ts=ts)
-                page = _with_mentions(conn, row.room, [edited])
-                page = _with_reactions(conn, page)
+                edited = replace(
+                    _row_to_message(row), text=text, edited_ts=ts, change_seq=change_seq
+                )
+                page = _complete(conn, row.room, [edited])
         except _NoChange:
             raise KeyError(message_id) from None
         return page[0], change
@@ -860,7 +929,10 @@ class SQLStore(MessageStore):
         except _NoChange as nothing:
             answer: tuple[Message, MessageChange | None] | None = nothing.answer
             return answer
-        return replace(_row_to_message(row), deleted=True, text=""), change
+        deleted = replace(
+            _row_to_message(row), deleted=True, text="", change_seq=change.change_seq
+        )
+        return deleted, change
 
     def react(
         self, message_id: str, emoji: str, user_id: str, on: bool
@@ -900,7 +972,7 @@ class SQLStore(MessageStore):
                     change_seq,
                     "reactions",
                     user_id,
-                    reactions_data(reactions),
+                    reactions_data(reactions, emoji, on),
                     ts,
                 )
         except _NoChange as nothing:
@@ -972,7 +1044,7 @@ class SQLStore(MessageStore):
             rows = conn.execute(query).all()
             page = [_row_to_message(row) for row in rows[:limit]]
             page.reverse()
-            page = _with_reactions(conn, _with_mentions(conn, room, page))
+            page = _complete(conn, room, page)
         return page, len(rows) > limit
 
     def since(
@@ -988,7 +1060,7 @@ class SQLStore(MessageStore):
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             page = [_row_to_message(row) for row in rows[:limit]]
-            page = _with_reactions(conn, _with_mentions(conn, room, page))
+            page = _complete(conn, room, page)
         return page, len(rows) > limit
 
     def get(self, message_id: str) -> Message | None:
@@ -999,8 +1071,7 @@ class SQLStore(MessageStore):
             ).first()
             if row is None:
                 return None
-            found = _with_mentions(conn, row.room, [_row_to_message(row)])
-            return _with_reactions(conn, found)[0]
+            return _complete(conn, row.room, [_row_to_message(row)])[0]
 
     def messages(self, room: str) -> Iterator[Message]:
         self._ensure_schema()

@@ -16,6 +16,10 @@ from .runtime import Realtime
 #: The most missed messages a ``join`` with ``since`` sends at once; a client
 #: asks for the rest with ``history`` ``{"after": seq}``.
 CATCHUP_LIMIT = 200
+#: The most changes to messages (edits, deletions, reactions) a catch-up, or a
+#: ``changes`` request, sends at once; a client asks for the rest with
+#: ``changes``.
+CATCHUP_CHANGES = 500
 #: How long (seconds) a room's recent history, as sent on join, is kept in
 #: memory. Every message and deletion made through this process replaces it at
 #: once; the limit bounds how late a joiner sees what another process wrote
@@ -52,7 +56,8 @@ class RecentHistory:
     ) -> None:
         self._store = store
         self._realtime = realtime
-        self._limit = history_limit
+        #: how many messages a joiner gets (``CHATROOM_HISTORY_LIMIT``)
+        self.limit = history_limit
         # room -> (monotonic time, the history payload sent on join), oldest first
         self._kept: dict[str, tuple[float, SharedPayload]] = {}
         self._lock = threading.Lock()
@@ -63,12 +68,16 @@ class RecentHistory:
         kept = self._kept.get(room)
         if kept is not None and now - kept[0] < HISTORY_CACHE_SECONDS:
             return kept[1]
-        messages, more = self._store.history(room, limit=self._limit)
+        # The change cursor is read before the messages: every change up to
+        # it shows in them, and every later one reaches the joiner live.
+        change_seq = self._store.last_change_seq(room)
+        messages, more = self._store.history(room, limit=self.limit)
         history = SharedPayload(
             room=room,
             messages=[m.to_wire() for m in messages],
             has_more=more,
             since=None,
+            change_seq=change_seq,
         )
         if not self._realtime.shared:
             self._keep(room, now, history)
@@ -123,23 +132,28 @@ class Rooms:
         self.recent = recent
 
     def join(
-        self, sid: str, identity: Identity, room: str, since: int | None = None
+        self,
+        sid: str,
+        identity: Identity,
+        room: str,
+        since: int | None = None,
+        changes_since: int | None = None,
     ) -> None:
         """Put connection *sid* in *room*, send it the room's recent history (or
-        the messages after *since*), and tell the room if the user is new there."""
+        the messages after *since*, and the changes after *changes_since*), and
+        tell the room if the user is new there.
+
+        Under the room's lock, after entering the room: every message and
+        change made through this process is either in what the joiner is sent
+        or reaches it live, never both and never neither; changes made by other
+        processes may be both (clients skip a ``change_seq`` they applied)."""
         with self.lock(room):
             self._realtime.enter_room(sid, room)
             history: dict[str, Any]
-            if since is None:
+            if since is None and changes_since is None:
                 history = self.recent.get(room)
             else:
-                messages, more = self._store.since(room, since, limit=CATCHUP_LIMIT)
-                history = {
-                    "room": room,
-                    "messages": [m.to_wire() for m in messages],
-                    "has_more": more,
-                    "since": since,
-                }
+                history = self._catch_up(identity, room, since, changes_since)
             self._realtime.emit(EVENT_HISTORY, history, to=sid)
         change = self._presence.join(room, sid, identity)
         if change.kind is None:
@@ -148,6 +162,37 @@ class Rooms:
             self._announcer.send_presence(room, to=sid)
         else:
             self._announcer.announce(change)
+
+    def _catch_up(
+        self,
+        identity: Identity,
+        room: str,
+        since: int | None,
+        changes_since: int | None,
+    ) -> dict[str, Any]:
+        """The ``history`` of a rejoining client: the messages after *since*
+        (or the recent ones), and the changes after *changes_since*."""
+        change_seq = self._store.last_change_seq(room)
+        if since is None:
+            messages, more = self._store.history(room, limit=self.recent.limit)
+        else:
+            messages, more = self._store.since(room, since, limit=CATCHUP_LIMIT)
+        history: dict[str, Any] = {
+            "room": room,
+            "messages": [m.to_wire(identity.id) for m in messages],
+            "has_more": more,
+            "since": since,
+            "change_seq": change_seq,
+        }
+        if changes_since is not None:
+            changes = self._store.changes_since(
+                room, changes_since, limit=CATCHUP_CHANGES + 1
+            )
+            history["changes"] = [
+                c.to_wire(identity.id) for c in changes[:CATCHUP_CHANGES]
+            ]
+            history["changes_more"] = len(changes) > CATCHUP_CHANGES
+        return history
 
     def leave(self, sid: str, room: str) -> bool:
         """Take connection *sid* out of *room*; ``False`` if it was not there."""
