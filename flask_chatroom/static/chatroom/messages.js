@@ -191,6 +191,9 @@ export class MessageFeatures {
   }
 
   draw(item, state, text) {
+    // A reader whose focus was in the message keeps it there when the control
+    // they were on goes (the message deleted under them, say).
+    const focused = item.contains(document.activeElement);
     if (text) {
       this.drawText(item, state);
       this.drawEdited(item, state);
@@ -203,6 +206,10 @@ export class MessageFeatures {
       this.closeIn(item);
     } else {
       delete item.dataset.deleted;
+    }
+    if (focused && !item.contains(document.activeElement) && item.isConnected) {
+      item.tabIndex = -1;
+      item.focus({ preventScroll: true });
     }
   }
 
