@@ -22,6 +22,15 @@ const CLASSES = {
   delete: "chatroom__tool chatroom__delete",
 };
 
+// A button that cannot be used for now, but keeps the focus it has.
+function setBusy(element, on) {
+  if (on) {
+    element.setAttribute("aria-disabled", "true");
+  } else {
+    element.removeAttribute("aria-disabled");
+  }
+}
+
 function button(label, className) {
   const element = document.createElement("button");
   element.type = "button";
@@ -183,14 +192,20 @@ export class Editor {
     input.setSelectionRange(input.value.length, input.value.length);
   }
 
+  // While the edit is on its way: nothing is disabled (that would take the
+  // focus away), a second save is ignored.
   busy(on) {
     this.input.readOnly = on;
-    this.save.disabled = on;
+    setBusy(this.save, on);
     if (on) {
       this.form.setAttribute("aria-busy", "true");
     } else {
       this.form.removeAttribute("aria-busy");
     }
+  }
+
+  get isBusy() {
+    return this.form.getAttribute("aria-busy") === "true";
   }
 
   close() {
@@ -241,7 +256,11 @@ export class Confirm {
   }
 
   busy(on) {
-    this.yes.disabled = on;
+    setBusy(this.yes, on);
+  }
+
+  get isBusy() {
+    return this.yes.getAttribute("aria-disabled") === "true";
   }
 
   close() {

@@ -471,7 +471,7 @@ export class MessageFeatures {
   saveEdit(session, text) {
     const item = session.item;
     const state = this.states.get(item);
-    if (this.editing !== session || !state) {
+    if (this.editing !== session || !state || session.editor.isBusy) {
       return;
     }
     if (!text.trim()) {
@@ -563,13 +563,13 @@ export class MessageFeatures {
   }
 
   deleteNow(session) {
-    if (this.confirming !== session) {
+    if (this.confirming !== session || session.confirm.isBusy) {
       return;
     }
     session.confirm.busy(true);
     this.chat.request("delete message", { id: session.item.dataset.id }, (err, ack) => {
       if (this.confirming !== session) {
-        return;
+        return; // its "message deleted" came first (and kept the focus in it)
       }
       session.confirm.busy(false);
       if (err || !ack.ok) {
