@@ -411,8 +411,16 @@ def test_a_reply_quotes_its_original_and_goes_there_through_older_history(
         expect(
             message(tab, "the answer, at last").locator(".chatroom__quote")
         ).to_have_text(re.compile("the original question, rephrased$"))
+    # Linus starts a reply to it too; its bar goes, with a word, when the
+    # original is deleted.
+    tool(target, "Reply").click()
+    expect(linus.part("reply")).to_have_text(re.compile("question, rephrased"))
     tool(original, "Delete").click()
     original.get_by_role("button", name="Delete", exact=True).click()
+    expect(linus.part("reply")).to_be_hidden()
+    expect(linus.part("error")).to_have_text(
+        "The message you were replying to was deleted."
+    )
     for tab in (grace, linus):
         quoted = message(tab, "the answer, at last").locator(".chatroom__quote")
         expect(quoted).to_have_text(re.compile("deleted"))

@@ -423,6 +423,9 @@ export class MessageFeatures {
     if (state && applyChange(state, change, { me: this.myId, personal: change[PERSONAL] === true })) {
       this.draw(item, state, change.kind !== "reactions");
     }
+    if ((change.kind === "edit" || change.kind === "delete") && log === this.chat.messages) {
+      this.followReplyBar(change);
+    }
     if (change.kind === "edit" || change.kind === "delete") {
       for (const reply of log.stored()) {
         const replyState = this.states.get(reply);
@@ -494,9 +497,10 @@ export class MessageFeatures {
         return;
       }
       this.chat.showError("");
+      // Its "message edited" is on its way: the text as sent until then. (No
+      // change_seq, or one the message already shows: nothing changed.)
       const seq = typeof ack.change_seq === "number" ? ack.change_seq : null;
-      if (!state.deleted && (seq === null || state.changeSeq < seq)) {
-        // Its "message edited" is on its way: the text as sent until then.
+      if (!state.deleted && seq !== null && state.changeSeq < seq) {
         const editedTs = typeof ack.edited_ts === "number" ? ack.edited_ts : Date.now();
         this.drawText(item, state, { text: text, html: null, deleted: false });
         this.drawEdited(item, state, editedTs);
@@ -645,6 +649,21 @@ export class MessageFeatures {
     this.replyBar.hide();
     if (refocus) {
       this.chat.input.focus();
+    }
+  }
+
+  // The message being replied to changed: the bar follows (or goes, with a
+  // word, when the message was deleted).
+  followReplyBar(change) {
+    const quote = this.replyBar.quote;
+    if (!quote || quote.id !== change.id) {
+      return;
+    }
+    if (change.kind === "delete") {
+      this.cancelReply(false);
+      this.chat.showError("The message you were replying to was deleted.");
+    } else if (typeof change.message === "string") {
+      this.replyBar.show(Object.assign({}, quote, { excerpt: excerpt(change.message) }));
     }
   }
 
