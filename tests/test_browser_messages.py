@@ -786,6 +786,65 @@ def test_a_page_that_was_offline_catches_up_on_every_change_exactly_once(
     browsing.assert_clean()
 
 
+LOSE_ONE_EDIT = """() => {
+  const socket = window.FlaskChatroom.instances[0].socket;
+  const [apply] = socket.listeners("message edited");
+  socket.off("message edited", apply);
+  window.__lost = 0;
+  socket.on("message edited", (data) => {
+    if (window.__lost++ === 0) return;  // the first one never arrives
+    apply(data);
+  });
+  window.__asked = [];
+  const timeout = socket.timeout.bind(socket);
+  socket.timeout = (ms) => {
+    const timed = timeout(ms);
+    const emit = timed.emit.bind(timed);
+    timed.emit = (event, ...args) => {
+      window.__asked.push(event);
+      return emit(event, ...args);
+    };
+    return timed;
+  };
+}"""
+
+
+def test_a_change_lost_on_the_way_is_fetched_and_applied_in_order(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    room = "lost-change"
+    grace = user(browsing, server, "Grace", room)
+    linus = user(browsing, server, "Linus", room)
+    for text in ("edit me", "react to me"):
+        grace.send(text)
+        wait_sent(grace, text)
+    edited, reacted = shown(linus, "edit me"), shown(linus, "react to me")
+    linus.page.evaluate(LOSE_ONE_EDIT)
+
+    item = shown(grace, "edit me")
+    tool(item, "Edit").click()
+    box = item.get_by_role("textbox", name="Edit your message")
+    box.fill("edited, but the news got lost")
+    box.press("Enter")
+    mine = shown(grace, "react to me")
+    tool(mine, "React").click()
+    mine.locator("[data-chatroom-picker]").get_by_role(
+        "button", name="React with ✅"
+    ).click()
+    expect(mine.locator(".chatroom__chip")).to_have_text("✅ 1")
+    # Linus got the reaction (change 2) but not the edit (change 1): after a
+    # moment the page asks for the changes after its cursor, and applies both.
+    expect(reacted.locator(".chatroom__chip")).to_have_text("✅ 1")
+    expect(edited.locator(".chatroom__text")).to_have_text(
+        "edited, but the news got lost"
+    )
+    assert linus.page.evaluate("window.__lost") == 1  # its event never came
+    assert "changes" in linus.page.evaluate("window.__asked")
+    assert cursor(linus, room) == cursor(grace, room) == 2
+    wait_same(grace, linus)
+    browsing.assert_clean()
+
+
 # -- accessibility and narrow screens ------------------------------------------------
 
 
