@@ -986,11 +986,10 @@ class ChatService:
         """
         message = self.store.get(message_id)
         if message is not None and not message.deleted:
-            try:
-                self.check_may_read(user, message.room)
-            except ChatError:
-                pass
-            else:
+            # check_may_read's rule, with a public room's kind from the
+            # few-seconds cache as on the message path (membership of a DM or
+            # private room is asked every time).
+            if self._may_read(user, message.room):
                 return message
         raise ChatError("not_found", "There is no such message.")
 
