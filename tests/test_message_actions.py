@@ -17,6 +17,7 @@ from flask_chatroom import service as service_module
 from flask_chatroom.core import rooms as rooms_module
 from flask_chatroom.protocol import Message
 
+from .changeview import View
 from .conftest import events
 from .test_conversations import NS, Site, call, code
 
@@ -502,62 +503,6 @@ def test_formatting_is_rendered_once_per_message_and_plain_text_has_none(
 
 
 # -- every change replays exactly once ----------------------------------------------
-
-
-class View:
-    """What a client shows of a room, kept by the documented client rule: a
-    change cursor, changes applied strictly in ``change_seq`` order, and a
-    message skipping a change older than its own ``change_seq``."""
-
-    def __init__(self, history: dict[str, Any], me: str) -> None:
-        self.me = me
-        self.messages: dict[str, dict[str, Any]] = {}
-        self.cursor = history["change_seq"]
-        self.applied: list[int] = []
-        self.load(history["messages"])
-
-    def load(self, messages: list[dict[str, Any]]) -> None:
-        for message in messages:
-            self.messages[message["id"]] = dict(message)
-
-    def apply(self, change: dict[str, Any]) -> None:
-        assert change["change_seq"] == self.cursor + 1, (change, self.cursor)
-        self.cursor = change["change_seq"]
-        message = self.messages.get(change["id"])
-        if message is None or message.get("change_seq", 0) >= change["change_seq"]:
-            return
-        self.applied.append(change["change_seq"])
-        message["change_seq"] = change["change_seq"]
-        if change["kind"] == "edit":
-            message.update(message=change["message"], edited_ts=change["edited_ts"])
-            message.pop("html", None)
-            if "html" in change:
-                message["html"] = change["html"]
-        elif change["kind"] == "delete":
-            message.update(deleted=True, message="")
-            message.pop("html", None)
-            message.pop("reactions", None)
-        else:
-            reactions = [
-                {k: v for k, v in r.items() if k != "me"} for r in change["reactions"]
-            ]
-            if reactions:
-                message["reactions"] = reactions
-            else:
-                message.pop("reactions", None)
-
-    def shown(self) -> list[tuple[Any, ...]]:
-        return [
-            (
-                m["id"],
-                m["message"],
-                m.get("html"),
-                m.get("edited_ts"),
-                bool(m.get("deleted")),
-                [(r["emoji"], r["count"]) for r in m.get("reactions", ())],
-            )
-            for m in sorted(self.messages.values(), key=lambda m: m["seq"])
-        ]
 
 
 def connect_keeping(
