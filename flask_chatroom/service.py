@@ -985,12 +985,15 @@ class ChatService:
         :raises ChatError: ``not_found``.
         """
         message = self.store.get(message_id)
-        if message is not None and not message.deleted:
-            # check_may_read's rule, with a public room's kind from the
-            # few-seconds cache as on the message path (membership of a DM or
-            # private room is asked every time).
-            if self._may_read(user, message.room):
-                return message
+        # check_may_read's rule, with a public room's kind from the few-seconds
+        # cache as on the message path (membership of a DM or private room is
+        # asked every time).
+        if (
+            message is not None
+            and not message.deleted
+            and self._may_read(user, message.room)
+        ):
+            return message
         raise ChatError("not_found", "There is no such message.")
 
     def _within_window(self, message: Message) -> bool:

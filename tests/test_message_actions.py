@@ -502,6 +502,18 @@ def test_formatting_is_rendered_once_per_message_and_plain_text_has_none(
     assert events(ada, "message receive")[1]["html"] == rich["html"]
 
 
+def test_piles_of_markup_are_not_rendered(site: Site) -> None:
+    ada = site.connect("ada")
+    drain(ada)
+    post(ada, "~~a" * 70)  # 140 markup characters: rendered
+    post(ada, "~~a" * 101)  # 202: shown as plain text
+    post(ada, "see https://example.com " * 21)  # 21 addresses: plain
+    rendered, piled, linked = events(ada, "message receive")
+    assert "<s>" in rendered["html"]
+    assert "html" not in piled and "html" not in linked
+    assert piled["message"] == "~~a" * 101
+
+
 # -- every change replays exactly once ----------------------------------------------
 
 
