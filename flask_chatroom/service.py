@@ -1069,7 +1069,9 @@ class ChatService:
         """
         user = self.user_of(sid)
         message = self.store.get(message_id)
-        if message is not None and message.sender_id == user.id and not message.deleted:
+        if message is not None and message.sender_id == user.id:
+            if message.deleted:
+                return message  # deleting it again changes nothing
             message = self._readable_message(user, message_id)
             actor = self._may_change(sid, user, message, "delete messages")
             if actor is user:

@@ -32,11 +32,21 @@ class View:
         self.repeats = 0
         #: changes that came before one with a lower change_seq
         self.out_of_order = 0
+        #: the highest message seq this view has seen (rule 3)
+        self.last_seq = history.get("since") or 0
+        #: changes to messages newer than last_seq, waiting for them (rule 3)
+        self.pending: dict[str, list[dict[str, Any]]] = {}
         self.load(history["messages"])
 
     def load(self, messages: list[dict[str, Any]]) -> None:
+        """Messages that came (history, ``message receive``): kept, with any
+        change that came before them applied (rule 3)."""
         for message in messages:
-            self.messages[message["id"]] = dict(message)
+            kept = self.messages[message["id"]] = dict(message)
+            self.last_seq = max(self.last_seq, message["seq"])
+            for change in self.pending.pop(message["id"], ()):
+                if kept.get("change_seq", 0) < change["change_seq"]:
+                    self._set(kept, change)
 
     def offer(self, change: dict[str, Any]) -> None:
         """Rule 2: a change as it came (live, in a catch-up, from ``changes``)."""
@@ -55,8 +65,16 @@ class View:
         self.cursor = change["change_seq"]
         self.consumed.append(self.cursor)
         message = self.messages.get(change["id"])
-        if message is None or message.get("change_seq", 0) >= change["change_seq"]:
+        if message is None:
+            if change["seq"] > self.last_seq:  # on its way: keep the change
+                self.pending.setdefault(change["id"], []).append(change)
             return
+        if message.get("change_seq", 0) >= change["change_seq"]:
+            return
+        self._set(message, change)
+
+    def _set(self, message: dict[str, Any], change: dict[str, Any]) -> None:
+        """Rule 3: the message takes the state *change* sets."""
         self.applied.append(change["change_seq"])
         message["change_seq"] = change["change_seq"]
         if change["kind"] == "edit":

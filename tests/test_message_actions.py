@@ -97,6 +97,7 @@ def test_the_author_edits_and_the_room_sees_it_once(site: Site) -> None:
             "id": sent["id"],
             "room": "lobby",
             "change_seq": 1,
+            "seq": sent["seq"],
             "message": "hello **world**",
             "edited_ts": ack["edited_ts"],
             "html": "<p>hello <strong>world</strong></p>",
@@ -239,11 +240,20 @@ def test_authors_delete_their_own_messages_and_nobody_elses(site: Site) -> None:
     }
     for client in (ada, grace, guest):
         assert events(client, "message deleted") == [
-            {"kind": "delete", "id": sent["id"], "room": "lobby", "change_seq": 1}
+            {
+                "kind": "delete",
+                "id": sent["id"],
+                "room": "lobby",
+                "change_seq": 1,
+                "seq": sent["seq"],
+            }
         ]
     assert by_id(grace, sent["id"])["deleted"] is True
     # Deleting again changes nothing; editing or reacting to it: not found.
-    assert call(ada, "delete message", {"id": sent["id"]})["ok"] is False
+    assert call(ada, "delete message", {"id": sent["id"]}) == {
+        "ok": True,
+        "id": sent["id"],
+    }
     assert code(call(ada, "edit message", {"id": sent["id"], "message": "x"})) == (
         "not_found"
     )

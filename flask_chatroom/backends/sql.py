@@ -177,6 +177,8 @@ changes_table = Table(
     Column("user_id", String(255), nullable=True),
     # The message's new state, as JSON.
     Column("data", Text, nullable=False),
+    # Version 4: the message's seq.
+    Column("seq", BigInteger, nullable=True),
     Index("ix_chatroom_changes_message_id", "message_id"),
 )
 
@@ -236,13 +238,43 @@ def _migrate_2_to_3(conn: Any) -> None:
         )
     if "edited_ts" not in columns["chatroom_messages"]:
         conn.execute(text("ALTER TABLE chatroom_messages ADD COLUMN edited_ts BIGINT"))
-    metadata.create_all(conn, tables=[changes_table, edits_table, reactions_table])
+    metadata.create_all(conn, tables=[edits_table, reactions_table])
+    _version_3_changes().create_all(conn)
+
+
+def _version_3_changes() -> MetaData:
+    """``chatroom_changes`` as version 3 defined it (frozen: version 4 adds
+    ``seq`` in its own step)."""
+    frozen = MetaData()
+    Table(
+        "chatroom_changes",
+        frozen,
+        Column("room", String(64), primary_key=True),
+        Column("change_seq", BigInteger, primary_key=True),
+        Column("message_id", String(32), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("ts", BigInteger, nullable=False),
+        Column("user_id", String(255), nullable=True),
+        Column("data", Text, nullable=False),
+        Index("ix_chatroom_changes_message_id", "message_id"),
+    )
+    return frozen
 
 
 def _migrate_3_to_4(conn: Any) -> None:
-    """Version 3 -> 4: ``chatroom_messages.reply_to`` (null) and
-    ``chatroom_messages.change_seq``, filled in from the change log. A column
-    is added only when missing."""
+    """Version 3 -> 4: ``chatroom_messages.reply_to`` (null),
+    ``chatroom_messages.change_seq`` (filled in from the change log) and
+    ``chatroom_changes.seq`` (each change's message's ``seq``). A column is
+    added only when missing."""
+    logged = {c["name"] for c in inspect(conn).get_columns("chatroom_changes")}
+    if "seq" not in logged:
+        conn.execute(text("ALTER TABLE chatroom_changes ADD COLUMN seq BIGINT"))
+    conn.execute(
+        text(
+            "UPDATE chatroom_changes SET seq = (SELECT m.seq FROM chatroom_messages m "
+            "WHERE m.id = chatroom_changes.message_id) WHERE seq IS NULL"
+        )
+    )
     columns = {c["name"] for c in inspect(conn).get_columns("chatroom_messages")}
     if "reply_to" not in columns:
         conn.execute(
@@ -300,8 +332,8 @@ def _direct_sql(mark: str) -> dict[str, str]:
         f"WHERE room = {mark} RETURNING last_change_seq",
         "row": f"SELECT {_READ_COLUMNS} FROM chatroom_messages WHERE id = {mark}",
         "append": "INSERT INTO chatroom_changes "
-        "(room, change_seq, message_id, kind, ts, user_id, data) "
-        f"VALUES ({', '.join([mark] * 7)})",
+        "(room, change_seq, message_id, kind, ts, user_id, data, seq) "
+        f"VALUES ({', '.join([mark] * 8)})",
         "set_change_seq": "UPDATE chatroom_messages SET change_seq = "
         f"{mark} WHERE id = {mark}",
         "edits_count": "SELECT COALESCE(MAX(n), 0) FROM chatroom_edits "
@@ -475,6 +507,7 @@ def _change_row(row: Any) -> MessageChange:
         ts=int(row.ts),
         user_id=row.user_id,
         data=json.loads(row.data),
+        seq=None if row.seq is None else int(row.seq),
     )
 
 
@@ -867,7 +900,9 @@ class SQLStore(MessageStore):
         data: dict[str, Any],
         ts: int,
     ) -> MessageChange:
-        change = MessageChange(row.room, change_seq, row.id, kind, ts, user_id, data)
+        change = MessageChange(
+            row.room, change_seq, row.id, kind, ts, user_id, data, row.seq
+        )
         conn.execute(
             update(messages_table)
             .where(messages_table.c.id == row.id)
@@ -882,6 +917,7 @@ class SQLStore(MessageStore):
                 ts=ts,
                 user_id=user_id,
                 data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                seq=row.seq,
             )
         )
         return change
@@ -988,9 +1024,12 @@ class SQLStore(MessageStore):
     ) -> MessageChange:
         encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         cursor.execute(
-            sql["append"], (row.room, change_seq, row.id, kind, ts, user_id, encoded)
+            sql["append"],
+            (row.room, change_seq, row.id, kind, ts, user_id, encoded, row.seq),
         )
-        return MessageChange(row.room, change_seq, row.id, kind, ts, user_id, data)
+        return MessageChange(
+            row.room, change_seq, row.id, kind, ts, user_id, data, row.seq
+        )
 
     @staticmethod
     def _reactions_direct(
