@@ -738,11 +738,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 (cpu_seconds() - cpu_before) / (args.duration + args.drain), 2
             ),
         )
-    elif args.mode in ("small", "ingest"):
+    elif args.mode in ("small", "ingest", "changes"):
         # Closed loop on acks: each sender sends its next message as soon as the
         # ack of its previous one came back. "small" is a room of a few clients
         # (acked messages/s, and the server's CPU per message with its
-        # deliveries); "ingest" is the same loop, read for the store's share.
+        # deliveries); "ingest" is the same loop, read for the store's share;
+        # "changes" is "small" with every tenth action a change to a message
+        # instead (a reaction toggled on another sender's last message, or an
+        # edit of one's own, in turn): 10% of the traffic is changes.
         stats.deliveries = 0
         stats.latencies_ns.clear()
         stats.other_events.clear()
@@ -750,11 +753,41 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         ack_ns: list[int] = []
         cpu_before, started = cpu_seconds(), time.monotonic()
 
+        last_ids: dict[int, str] = {}
+        reacted: set[str] = set()
+        changes = 0
+
+        def change(n: int, i: int) -> asyncio.Future[Any] | None:
+            """The change to make as action *i* of sender *n*, if it is one."""
+            if args.mode != "changes" or i % 10 != 9 or n not in last_ids:
+                return None
+            if i % 20 == 9:
+                target = last_ids.get((n + 1) % len(senders), last_ids[n])
+                on = target not in reacted
+                (reacted.add if on else reacted.discard)(target)
+                return senders[n].event_ack(
+                    "react", {"id": target, "emoji": "👍", "on": on}
+                )
+            return senders[n].event_ack(
+                "edit message", {"id": last_ids[n], "message": f"edited {n}x{i}"}
+            )
+
         async def acked_loop(client: Client, n: int) -> None:
-            nonlocal acked, sent
+            nonlocal acked, sent, changes
             i = 0
             while time.monotonic() - started < args.duration and client.open:
                 stamp = time.monotonic_ns()
+                changing = change(n, i)
+                if changing is not None:
+                    i += 1
+                    sent += 1
+                    reply = await changing
+                    if isinstance(reply, list) and reply and reply[0].get("ok"):
+                        acked += 1
+                        changes += 1
+                    else:
+                        stats.errors += 1
+                    continue
                 future = client.emit_ack(f"bench {n}x{i} {stamp}")
                 sent += 1
                 i += 1
@@ -764,6 +797,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 if isinstance(reply, list) and reply and reply[0].get("ok", True):
                     acked += 1
                     ack_ns.append(time.monotonic_ns() - stamp)
+                    if isinstance(reply[0].get("id"), str):
+                        last_ids[n] = reply[0]["id"]
                 else:
                     stats.errors += 1
 
@@ -779,7 +814,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             acked_per_s=round(acked / elapsed),
             errors=stats.errors,
             deliveries=stats.deliveries,
-            expected=sent * len(live),
+            expected=(sent - changes) * len(live),
             deliveries_per_s=round(stats.deliveries / elapsed),
             ack_p50_ms=percentile(ack_ns, 0.5),
             ack_p99_ms=percentile(ack_ns, 0.99),
@@ -787,6 +822,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             latency_p99_ms=percentile(lat, 0.99),
             loadgen_cpu=round(loadgen_cpu, 2),
         )
+        if args.mode == "changes":
+            result["changes_acked"] = changes
     ticker.stop()
     gc.enable()
     if args.mode != "connect":
@@ -808,7 +845,16 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument(
         "--mode",
-        choices=["connect", "rate", "flat", "small", "ingest", "storm", "rooms"],
+        choices=[
+            "connect",
+            "rate",
+            "flat",
+            "small",
+            "ingest",
+            "changes",
+            "storm",
+            "rooms",
+        ],
         default="rate",
     )
     parser.add_argument("--senders", type=int, default=10)

@@ -224,6 +224,7 @@ def chatroom_env(database: str) -> dict[str, str]:
         "FLASK_CHATROOM_RATE_LIMITS": json.dumps(
             {
                 "message": [100000, 100000],
+                "react": [100000, 100000],
                 "event": [100000, 100000],
                 "address": [100000, 100000],
             }
@@ -288,6 +289,24 @@ def run_small(specs: list[Spec], rounds: int, workdir: Path) -> list[dict[str, A
                     spec, env={**spec.env, "FLASK_CHATROOM_DATABASE_URL": database}
                 )
             rows.append(ten_senders(spec, "small", round=attempt))
+    return rows
+
+
+def run_changes(specs: list[Spec], rounds: int, workdir: Path) -> list[dict[str, Any]]:
+    """A small room where 10% of the traffic is changes to messages: the
+    ``small`` case, with every tenth action of each sender a reaction toggled
+    on another sender's message or an edit of its own, in turn. flask-chatroom
+    only (the other servers have no changes), alternating with the plain
+    ``small`` case on the same kind of server, so the two are compared at the
+    same moment of the machine's drifting speed."""
+    rows = []
+    chat = next(spec for spec in specs if spec.name == CHATROOM)
+    for attempt in range(rounds):
+        for mode in ("small", "changes") if attempt % 2 == 0 else ("changes", "small"):
+            database = f"sqlite:///{workdir / f'changes-{attempt}-{mode}.sqlite3'}"
+            env = {**chat.env, "FLASK_CHATROOM_DATABASE_URL": database}
+            spec = replace(chat, env=env)
+            rows.append(ten_senders(spec, mode, round=attempt, part="changes"))
     return rows
 
 
@@ -542,7 +561,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["fanout", "small", "ingest", "storm", "rooms"],
+        choices=["fanout", "small", "ingest", "storm", "rooms", "changes"],
         help="run one part (results go to results/<date>-<part>.json)",
     )
     parser.add_argument(
@@ -581,6 +600,8 @@ def main() -> None:
         report["rows"] += run_small(servers, 1 if args.quick else 3, workdir)
     if args.only in (None, "rooms"):
         report["rows"] += run_rooms(workdir)
+    if args.only in (None, "changes"):
+        report["rows"] += run_changes(servers, 1 if args.quick else 3, workdir)
     if args.only == "storm" or (args.only is None and not args.quick):
         # The tutorial-style baseline has no rooms.
         report["rows"] += run_storm([s for s in servers if s.name != BASELINE])
@@ -590,7 +611,7 @@ def main() -> None:
     shares = []
     for attempt in range(
         0
-        if args.only in ("fanout", "small", "storm", "rooms")
+        if args.only in ("fanout", "small", "storm", "rooms", "changes")
         else 1
         if args.quick
         else 3

@@ -33,6 +33,15 @@ URL_SCHEMES = frozenset({"http", "https"})
 LINK_REL = "nofollow noopener noreferrer ugc"
 #: How many distinct texts keep their rendering in memory.
 CACHE_SIZE = 4096
+#: The most markup characters (``* _ ~ ` [ ] < > \ &``) a text may have and
+#: still be rendered; past them it is shown as plain text. Parsing cost grows
+#: faster than the text with piles of delimiters (hundreds of ``~~`` take
+#: tens of milliseconds); this bounds a message's rendering to a couple of
+#: milliseconds, whatever a client sends.
+MARKUP_BUDGET = 200
+#: The most web addresses (``http``, ``www.``) a rendered text may have.
+ADDRESS_BUDGET = 20
+_MARKUP_CHARACTERS = "*_~`[]<>\\&"
 
 # Anything Markdown could turn into markup: emphasis, code, links, escapes,
 # entities, autolinks and bare URLs, and quotes, lists and fences at a line's
@@ -73,6 +82,14 @@ def has_markup(text: str) -> bool:
     return _MARKUP.search(text) is not None
 
 
+def within_budget(text: str) -> bool:
+    """Whether *text* has at most :data:`MARKUP_BUDGET` markup characters and
+    :data:`ADDRESS_BUDGET` web addresses (else it is not rendered)."""
+    markup = sum(text.count(ch) for ch in _MARKUP_CHARACTERS)
+    addresses = text.count("http") + text.count("www.")
+    return markup <= MARKUP_BUDGET and addresses <= ADDRESS_BUDGET
+
+
 def _only_allowed(tag: str, attribute: str, value: str) -> str | None:
     # nh3 also keeps a few attributes on every tag (``title``, ``lang``).
     if attribute in ATTRIBUTES.get(tag, ()):
@@ -96,8 +113,9 @@ def _render(text: str) -> str:
 
 
 def render(text: str) -> str | None:
-    """*text*'s rendering as clean HTML, or ``None`` when it has no markup (show
-    the text as it is). Cached per text."""
-    if not text or not has_markup(text):
+    """*text*'s rendering as clean HTML, or ``None`` when it has no markup, or
+    more than the budgets allow (:data:`MARKUP_BUDGET`,
+    :data:`ADDRESS_BUDGET`): show the text as it is. Cached per text."""
+    if not text or not has_markup(text) or not within_budget(text):
         return None
     return _render(text)

@@ -203,7 +203,13 @@ class TestModeration:
         }
         for client in (mod, alice):
             assert events(client, "message deleted") == [
-                {"kind": "delete", "id": ack["id"], "room": "lobby", "change_seq": 1}
+                {
+                    "kind": "delete",
+                    "id": ack["id"],
+                    "room": "lobby",
+                    "change_seq": 1,
+                    "seq": ack["seq"],
+                }
             ]
         later = connect(app, headers={"X-User": "bob"})
         [history] = events(later, "history")
@@ -271,7 +277,13 @@ class TestFailingSignalReceivers:
             answer = call(mod, "delete message", {"id": ack["id"]})
         assert answer == {"ok": True, "id": ack["id"]}
         assert events(mod, "message deleted") == [
-            {"kind": "delete", "id": ack["id"], "room": "lobby", "change_seq": 1}
+            {
+                "kind": "delete",
+                "id": ack["id"],
+                "room": "lobby",
+                "change_seq": 1,
+                "seq": ack["seq"],
+            }
         ]
         assert get_chat(app).history("lobby")[-1].deleted
         assert "a receiver of the chatroom.message-deleted signal failed" in caplog.text

@@ -411,6 +411,8 @@ def test_migrating_to_version_4_keeps_the_data(database_url: str, start: int) ->
     assert [m.change_seq for m in page] == [1 if start == 3 else None, None, None]
     before = store.last_change_seq("lobby")
     assert before == (1 if start == 3 else 0)
+    # ... and each logged change's message seq.
+    assert [c.seq for c in store.changes_since("lobby", 0)] == [1] * before
     assert [m.text for m in store.messages("dev")] == ["dev one", "dev two"]
     if start >= 2:
         assert page[2].mentions == ("bob",)

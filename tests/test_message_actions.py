@@ -17,6 +17,7 @@ from flask_chatroom import service as service_module
 from flask_chatroom.core import rooms as rooms_module
 from flask_chatroom.protocol import Message
 
+from .changeview import View
 from .conftest import events
 from .test_conversations import NS, Site, call, code
 
@@ -96,6 +97,7 @@ def test_the_author_edits_and_the_room_sees_it_once(site: Site) -> None:
             "id": sent["id"],
             "room": "lobby",
             "change_seq": 1,
+            "seq": sent["seq"],
             "message": "hello **world**",
             "edited_ts": ack["edited_ts"],
             "html": "<p>hello <strong>world</strong></p>",
@@ -238,11 +240,20 @@ def test_authors_delete_their_own_messages_and_nobody_elses(site: Site) -> None:
     }
     for client in (ada, grace, guest):
         assert events(client, "message deleted") == [
-            {"kind": "delete", "id": sent["id"], "room": "lobby", "change_seq": 1}
+            {
+                "kind": "delete",
+                "id": sent["id"],
+                "room": "lobby",
+                "change_seq": 1,
+                "seq": sent["seq"],
+            }
         ]
     assert by_id(grace, sent["id"])["deleted"] is True
     # Deleting again changes nothing; editing or reacting to it: not found.
-    assert call(ada, "delete message", {"id": sent["id"]})["ok"] is False
+    assert call(ada, "delete message", {"id": sent["id"]}) == {
+        "ok": True,
+        "id": sent["id"],
+    }
     assert code(call(ada, "edit message", {"id": sent["id"], "message": "x"})) == (
         "not_found"
     )
@@ -501,63 +512,19 @@ def test_formatting_is_rendered_once_per_message_and_plain_text_has_none(
     assert events(ada, "message receive")[1]["html"] == rich["html"]
 
 
+def test_piles_of_markup_are_not_rendered(site: Site) -> None:
+    ada = site.connect("ada")
+    drain(ada)
+    post(ada, "~~a" * 70)  # 140 markup characters: rendered
+    post(ada, "~~a" * 101)  # 202: shown as plain text
+    post(ada, "see https://example.com " * 21)  # 21 addresses: plain
+    rendered, piled, linked = events(ada, "message receive")
+    assert "<s>" in rendered["html"]
+    assert "html" not in piled and "html" not in linked
+    assert piled["message"] == "~~a" * 101
+
+
 # -- every change replays exactly once ----------------------------------------------
-
-
-class View:
-    """What a client shows of a room, kept by the documented client rule: a
-    change cursor, changes applied strictly in ``change_seq`` order, and a
-    message skipping a change older than its own ``change_seq``."""
-
-    def __init__(self, history: dict[str, Any], me: str) -> None:
-        self.me = me
-        self.messages: dict[str, dict[str, Any]] = {}
-        self.cursor = history["change_seq"]
-        self.applied: list[int] = []
-        self.load(history["messages"])
-
-    def load(self, messages: list[dict[str, Any]]) -> None:
-        for message in messages:
-            self.messages[message["id"]] = dict(message)
-
-    def apply(self, change: dict[str, Any]) -> None:
-        assert change["change_seq"] == self.cursor + 1, (change, self.cursor)
-        self.cursor = change["change_seq"]
-        message = self.messages.get(change["id"])
-        if message is None or message.get("change_seq", 0) >= change["change_seq"]:
-            return
-        self.applied.append(change["change_seq"])
-        message["change_seq"] = change["change_seq"]
-        if change["kind"] == "edit":
-            message.update(message=change["message"], edited_ts=change["edited_ts"])
-            message.pop("html", None)
-            if "html" in change:
-                message["html"] = change["html"]
-        elif change["kind"] == "delete":
-            message.update(deleted=True, message="")
-            message.pop("html", None)
-            message.pop("reactions", None)
-        else:
-            reactions = [
-                {k: v for k, v in r.items() if k != "me"} for r in change["reactions"]
-            ]
-            if reactions:
-                message["reactions"] = reactions
-            else:
-                message.pop("reactions", None)
-
-    def shown(self) -> list[tuple[Any, ...]]:
-        return [
-            (
-                m["id"],
-                m["message"],
-                m.get("html"),
-                m.get("edited_ts"),
-                bool(m.get("deleted")),
-                [(r["emoji"], r["count"]) for r in m.get("reactions", ())],
-            )
-            for m in sorted(self.messages.values(), key=lambda m: m["seq"])
-        ]
 
 
 def connect_keeping(

@@ -47,6 +47,8 @@ class MessageChange:
     :param kind: ``"edit"``, ``"delete"`` or ``"reactions"``.
     :param ts: when (epoch ms).
     :param user_id: who made the change (the editor, the deleter, the reactor).
+    :param seq: the message's own ``seq`` (a client holds a change to a
+        message newer than any it has until that message arrives).
     :param data: the new state: ``{"message", "edited_ts"}`` for an edit, ``{}``
         for a deletion, ``{"reactions": [{"emoji", "count", "user_ids"}],
         "emoji", "on"}`` for reactions (what its author did, too).
@@ -59,11 +61,13 @@ class MessageChange:
     ts: int
     user_id: str | None
     data: dict[str, Any]
+    seq: int | None = None
 
     def to_wire(self, viewer: str | None = None) -> dict[str, Any]:
         """The change as clients get it, the same live (``message edited``,
         ``message deleted``, ``reactions``) and in a catch-up's ``changes``:
-        ``{"kind", "id", "room", "change_seq"}`` and, for an edit, ``message``,
+        ``{"kind", "id", "room", "change_seq", "seq"}`` (``seq`` is the
+        message's) and, for an edit, ``message``,
         ``edited_ts`` and ``html`` (when the text has markup); for reactions,
         ``reactions`` (``"me": true`` on those of *viewer*, a user id),
         ``user_id`` (who reacted), ``emoji`` and ``on``."""
@@ -72,6 +76,7 @@ class MessageChange:
             "id": self.message_id,
             "room": self.room,
             "change_seq": self.change_seq,
+            "seq": self.seq,
         }
         data = self.data
         if self.kind == "edit":

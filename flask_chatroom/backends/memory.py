@@ -96,7 +96,14 @@ class MemoryStore(MessageStore):
         current = self._by_id[message.id]
         self._replace(current, replace(current, change_seq=change_seq))
         change = MessageChange(
-            message.room, change_seq, message.id, kind, ts, user_id, dict(data)
+            message.room,
+            change_seq,
+            message.id,
+            kind,
+            ts,
+            user_id,
+            dict(data),
+            message.seq,
         )
         self._changes.setdefault(message.room, []).append(change)
         return change

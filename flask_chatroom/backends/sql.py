@@ -13,6 +13,7 @@ in the same database, through the same engine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -176,6 +177,8 @@ changes_table = Table(
     Column("user_id", String(255), nullable=True),
     # The message's new state, as JSON.
     Column("data", Text, nullable=False),
+    # Version 4: the message's seq.
+    Column("seq", BigInteger, nullable=True),
     Index("ix_chatroom_changes_message_id", "message_id"),
 )
 
@@ -235,13 +238,43 @@ def _migrate_2_to_3(conn: Any) -> None:
         )
     if "edited_ts" not in columns["chatroom_messages"]:
         conn.execute(text("ALTER TABLE chatroom_messages ADD COLUMN edited_ts BIGINT"))
-    metadata.create_all(conn, tables=[changes_table, edits_table, reactions_table])
+    metadata.create_all(conn, tables=[edits_table, reactions_table])
+    _version_3_changes().create_all(conn)
+
+
+def _version_3_changes() -> MetaData:
+    """``chatroom_changes`` as version 3 defined it (frozen: version 4 adds
+    ``seq`` in its own step)."""
+    frozen = MetaData()
+    Table(
+        "chatroom_changes",
+        frozen,
+        Column("room", String(64), primary_key=True),
+        Column("change_seq", BigInteger, primary_key=True),
+        Column("message_id", String(32), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("ts", BigInteger, nullable=False),
+        Column("user_id", String(255), nullable=True),
+        Column("data", Text, nullable=False),
+        Index("ix_chatroom_changes_message_id", "message_id"),
+    )
+    return frozen
 
 
 def _migrate_3_to_4(conn: Any) -> None:
-    """Version 3 -> 4: ``chatroom_messages.reply_to`` (null) and
-    ``chatroom_messages.change_seq``, filled in from the change log. A column
-    is added only when missing."""
+    """Version 3 -> 4: ``chatroom_messages.reply_to`` (null),
+    ``chatroom_messages.change_seq`` (filled in from the change log) and
+    ``chatroom_changes.seq`` (each change's message's ``seq``). A column is
+    added only when missing."""
+    logged = {c["name"] for c in inspect(conn).get_columns("chatroom_changes")}
+    if "seq" not in logged:
+        conn.execute(text("ALTER TABLE chatroom_changes ADD COLUMN seq BIGINT"))
+    conn.execute(
+        text(
+            "UPDATE chatroom_changes SET seq = (SELECT m.seq FROM chatroom_messages m "
+            "WHERE m.id = chatroom_changes.message_id) WHERE seq IS NULL"
+        )
+    )
     columns = {c["name"] for c in inspect(conn).get_columns("chatroom_messages")}
     if "reply_to" not in columns:
         conn.execute(
@@ -292,6 +325,36 @@ def _direct_sql(mark: str) -> dict[str, str]:
         f"(room, seq, user_id, message_id) VALUES ({mark}, {mark}, {mark}, {mark})",
         "mentions_of": "SELECT user_id FROM chatroom_mentions "
         f"WHERE room = {mark} AND seq = {mark}",
+        # Changes to messages (edit, delete, react): see SQLStore._change_direct.
+        "room_of": f"SELECT room FROM chatroom_messages WHERE id = {mark}",
+        "next_change_seq": "UPDATE chatroom_rooms "
+        "SET last_change_seq = last_change_seq + 1 "
+        f"WHERE room = {mark} RETURNING last_change_seq",
+        "row": f"SELECT {_READ_COLUMNS} FROM chatroom_messages WHERE id = {mark}",
+        "append": "INSERT INTO chatroom_changes "
+        "(room, change_seq, message_id, kind, ts, user_id, data, seq) "
+        f"VALUES ({', '.join([mark] * 8)})",
+        "set_change_seq": "UPDATE chatroom_messages SET change_seq = "
+        f"{mark} WHERE id = {mark}",
+        "edits_count": "SELECT COALESCE(MAX(n), 0) FROM chatroom_edits "
+        f"WHERE message_id = {mark}",
+        "insert_edit": "INSERT INTO chatroom_edits "
+        f"(message_id, n, text, ts, editor_id) VALUES ({', '.join([mark] * 5)})",
+        "set_text": f"UPDATE chatroom_messages SET text = {mark}, edited_ts = {mark}, "
+        f"change_seq = {mark} WHERE id = {mark}",
+        "set_deleted": "UPDATE chatroom_messages SET deleted = "
+        f"{mark}, text = '', change_seq = {mark} WHERE id = {mark}",
+        "drop_mentions": f"DELETE FROM chatroom_mentions WHERE room = {mark} "
+        f"AND seq = {mark}",
+        "drop_reactions": f"DELETE FROM chatroom_reactions WHERE message_id = {mark}",
+        "reactions_of": "SELECT emoji, user_id FROM chatroom_reactions "
+        f"WHERE message_id = {mark}",
+        "add_reaction": "INSERT INTO chatroom_reactions "
+        f"(message_id, emoji, user_id, ts) VALUES ({', '.join([mark] * 4)})",
+        "drop_reaction": "DELETE FROM chatroom_reactions WHERE message_id = "
+        f"{mark} AND emoji = {mark} AND user_id = {mark}",
+        "reply_of": "SELECT id, sender_name, text, deleted FROM chatroom_messages "
+        f"WHERE id = {mark}",
     }
 
 
@@ -444,6 +507,7 @@ def _change_row(row: Any) -> MessageChange:
         ts=int(row.ts),
         user_id=row.user_id,
         data=json.loads(row.data),
+        seq=None if row.seq is None else int(row.seq),
     )
 
 
@@ -836,7 +900,9 @@ class SQLStore(MessageStore):
         data: dict[str, Any],
         ts: int,
     ) -> MessageChange:
-        change = MessageChange(row.room, change_seq, row.id, kind, ts, user_id, data)
+        change = MessageChange(
+            row.room, change_seq, row.id, kind, ts, user_id, data, row.seq
+        )
         conn.execute(
             update(messages_table)
             .where(messages_table.c.id == row.id)
@@ -851,14 +917,240 @@ class SQLStore(MessageStore):
                 ts=ts,
                 user_id=user_id,
                 data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                seq=row.seq,
             )
         )
         return change
+
+    def _change_direct(
+        self,
+        message_id: str,
+        change: Callable[[Any, dict[str, str], _Row, int], Any],
+    ) -> Any:
+        """Run *change* (a function of the cursor, the statements, the
+        message's row and the room's next ``change_seq``) in one transaction
+        on the driver's connection, as :meth:`add_many` does: SQLite's one
+        writing connection, or a pooled PostgreSQL one. The room's row is
+        locked (its ``last_change_seq`` taken) before the message is read, so
+        changes to a room take turns. ``None`` when there is no such message;
+        *change* raises :class:`_NoChange` to roll back with an answer.
+        A change costs about a tenth of what the SQLAlchemy Core path does."""
+        dialect = self.engine.dialect.name
+        sql = _DIRECT_SQL[dialect]
+
+        def run(raw: Any, cursor: Any) -> Any:
+            try:
+                if dialect == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(sql["room_of"], (message_id,))
+                found = cursor.fetchone()
+                if found is None:
+                    raw.rollback()
+                    return None
+                cursor.execute(sql["next_change_seq"], (found[0],))
+                change_seq = int(cursor.fetchone()[0])
+                cursor.execute(sql["row"], (message_id,))
+                answer = change(cursor, sql, _Row(*cursor.fetchone()), change_seq)
+                raw.commit()
+                return answer
+            except BaseException:
+                raw.rollback()
+                raise
+
+        with self._driver() as (raw, cursor):
+            return run(raw, cursor)
+
+    @contextlib.contextmanager
+    def _driver(self) -> Iterator[tuple[Any, Any]]:
+        """The driver's connection and a cursor, as :meth:`add_many` uses them:
+        SQLite's one writing connection (held for the block), or a pooled
+        PostgreSQL one."""
+        if self.engine.dialect.name == "sqlite":
+            with self._lock:
+                if self._writer is None:
+                    self._writer = self.engine.raw_connection()
+                    self._writer_cursor = self._writer.driver_connection.cursor()
+                yield self._writer.driver_connection, self._writer_cursor
+            return
+        pooled = self.engine.raw_connection()
+        driver: Any = pooled.driver_connection
+        cursor = driver.cursor()
+        try:
+            yield driver, cursor
+        finally:
+            cursor.close()
+            pooled.close()
+
+    def _get_direct(self, message_id: str) -> Message | None:
+        """:meth:`get` through the driver (SQLite and PostgreSQL): what every
+        change and reply asks first, at a tenth of the Core path's cost."""
+        sql = _DIRECT_SQL[self.engine.dialect.name]
+        with self._driver() as (raw, cursor):
+            try:
+                cursor.execute(sql["row"], (message_id,))
+                found = cursor.fetchone()
+                if found is None:
+                    return None
+                row = _Row(*found)
+                message = _row_to_message(row)
+                if not message.deleted:
+                    cursor.execute(sql["mentions_of"], (row.room, row.seq))
+                    mentions = tuple(sorted(user for (user,) in cursor.fetchall()))
+                    reactions = self._reactions_direct(cursor, sql, message_id)
+                    message = replace(message, mentions=mentions, reactions=reactions)
+                if row.reply_to is not None:
+                    cursor.execute(sql["reply_of"], (row.reply_to,))
+                    other = cursor.fetchone()
+                    reply = (
+                        Reply(row.reply_to, deleted=True)
+                        if other is None
+                        else reply_of(other[0], other[1], other[2], bool(other[3]))
+                    )
+                    message = replace(message, reply=reply)
+                return message
+            finally:
+                raw.rollback()
+
+    @staticmethod
+    def _append_direct(
+        cursor: Any,
+        sql: dict[str, str],
+        row: _Row,
+        change_seq: int,
+        kind: ChangeKind,
+        user_id: str | None,
+        data: dict[str, Any],
+        ts: int,
+    ) -> MessageChange:
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        cursor.execute(
+            sql["append"],
+            (row.room, change_seq, row.id, kind, ts, user_id, encoded, row.seq),
+        )
+        return MessageChange(
+            row.room, change_seq, row.id, kind, ts, user_id, data, row.seq
+        )
+
+    @staticmethod
+    def _reactions_direct(
+        cursor: Any, sql: dict[str, str], message_id: str
+    ) -> tuple[Reaction, ...]:
+        cursor.execute(sql["reactions_of"], (message_id,))
+        return group_reactions((e, u) for e, u in cursor.fetchall())
+
+    def _edit_direct(
+        self, message_id: str, text: str, editor_id: str | None
+    ) -> tuple[Message, MessageChange]:
+        def change(
+            cursor: Any, sql: dict[str, str], row: _Row, change_seq: int
+        ) -> tuple[Message, MessageChange]:
+            if row.deleted:
+                raise _NoChange(None)
+            ts = now_ms()
+            cursor.execute(sql["edits_count"], (message_id,))
+            n = int(cursor.fetchone()[0]) + 1
+            cursor.execute(sql["insert_edit"], (message_id, n, row.text, ts, editor_id))
+            cursor.execute(sql["set_text"], (text, ts, change_seq, message_id))
+            data = {"message": text, "edited_ts": ts}
+            done = self._append_direct(
+                cursor, sql, row, change_seq, "edit", editor_id, data, ts
+            )
+            cursor.execute(sql["mentions_of"], (row.room, row.seq))
+            mentions = tuple(sorted(user for (user,) in cursor.fetchall()))
+            edited = replace(
+                _row_to_message(row),
+                mentions=mentions,
+                text=text,
+                edited_ts=ts,
+                change_seq=change_seq,
+                reactions=self._reactions_direct(cursor, sql, message_id),
+            )
+            return edited, done
+
+        try:
+            answer = self._change_direct(message_id, change)
+        except _NoChange:
+            answer = None
+        if answer is None:
+            raise KeyError(message_id)
+        edited, done = answer
+        return edited, done
+
+    def _delete_direct(
+        self, message_id: str, user_id: str | None
+    ) -> tuple[Message, MessageChange | None] | None:
+        def change(
+            cursor: Any, sql: dict[str, str], row: _Row, change_seq: int
+        ) -> tuple[Message, MessageChange]:
+            if row.deleted:
+                raise _NoChange((_row_to_message(row), None))
+            cursor.execute(sql["set_deleted"], (True, change_seq, message_id))
+            cursor.execute(sql["drop_mentions"], (row.room, row.seq))
+            cursor.execute(sql["drop_reactions"], (message_id,))
+            done = self._append_direct(
+                cursor, sql, row, change_seq, "delete", user_id, {}, now_ms()
+            )
+            deleted = replace(
+                _row_to_message(row), deleted=True, text="", change_seq=change_seq
+            )
+            return deleted, done
+
+        try:
+            answer: tuple[Message, MessageChange | None] | None = self._change_direct(
+                message_id, change
+            )
+        except _NoChange as nothing:
+            answer = nothing.answer
+        return answer
+
+    def _react_direct(
+        self, message_id: str, emoji: str, user_id: str, on: bool
+    ) -> tuple[tuple[Reaction, ...], MessageChange | None]:
+        def change(
+            cursor: Any, sql: dict[str, str], row: _Row, change_seq: int
+        ) -> tuple[tuple[Reaction, ...], MessageChange]:
+            if row.deleted:
+                raise _NoChange(None)
+            before = self._reactions_direct(cursor, sql, message_id)
+            there = any(r.emoji == emoji and user_id in r.user_ids for r in before)
+            if there == on:
+                raise _NoChange(before)
+            ts = now_ms()
+            if on:
+                cursor.execute(sql["add_reaction"], (message_id, emoji, user_id, ts))
+            else:
+                cursor.execute(sql["drop_reaction"], (message_id, emoji, user_id))
+            cursor.execute(sql["set_change_seq"], (change_seq, message_id))
+            reactions = self._reactions_direct(cursor, sql, message_id)
+            done = self._append_direct(
+                cursor,
+                sql,
+                row,
+                change_seq,
+                "reactions",
+                user_id,
+                reactions_data(reactions, emoji, on),
+                ts,
+            )
+            return reactions, done
+
+        try:
+            answer = self._change_direct(message_id, change)
+        except _NoChange as nothing:
+            if nothing.answer is None:
+                raise KeyError(message_id) from None
+            return nothing.answer, None
+        if answer is None:
+            raise KeyError(message_id)
+        reactions, done = answer
+        return reactions, done
 
     def edit(
         self, message_id: str, text: str, editor_id: str | None
     ) -> tuple[Message, MessageChange]:
         self._ensure_schema()
+        if self.engine.dialect.name in self.direct_dialects:
+            return self._edit_direct(message_id, text, editor_id)
         try:
             with self.engine.begin() as conn:
                 row, change_seq = self._locked(conn, message_id)
@@ -900,6 +1192,8 @@ class SQLStore(MessageStore):
         self, message_id: str, user_id: str | None
     ) -> tuple[Message, MessageChange | None] | None:
         self._ensure_schema()
+        if self.engine.dialect.name in self.direct_dialects:
+            return self._delete_direct(message_id, user_id)
         try:
             with self.engine.begin() as conn:
                 row, change_seq = self._locked(conn, message_id)
@@ -938,6 +1232,8 @@ class SQLStore(MessageStore):
         self, message_id: str, emoji: str, user_id: str, on: bool
     ) -> tuple[tuple[Reaction, ...], MessageChange | None]:
         self._ensure_schema()
+        if self.engine.dialect.name in self.direct_dialects:
+            return self._react_direct(message_id, emoji, user_id, on)
         mine = (
             reactions_table.c.message_id == message_id,
             reactions_table.c.emoji == emoji,
@@ -1065,6 +1361,8 @@ class SQLStore(MessageStore):
 
     def get(self, message_id: str) -> Message | None:
         self._ensure_schema()
+        if self.engine.dialect.name in self.direct_dialects:
+            return self._get_direct(message_id)
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(messages_table).where(messages_table.c.id == message_id)

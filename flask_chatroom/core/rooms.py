@@ -19,7 +19,7 @@ CATCHUP_LIMIT = 200
 #: The most changes to messages (edits, deletions, reactions) a catch-up, or a
 #: ``changes`` request, sends at once; a client asks for the rest with
 #: ``changes``.
-CATCHUP_CHANGES = 500
+CATCHUP_CHANGES = 200
 #: How long (seconds) a room's recent history, as sent on join, is kept in
 #: memory. Every message and deletion made through this process replaces it at
 #: once; the limit bounds how late a joiner sees what another process wrote
