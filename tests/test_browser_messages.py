@@ -845,6 +845,89 @@ def test_a_change_lost_on_the_way_is_fetched_and_applied_in_order(
     browsing.assert_clean()
 
 
+def test_a_change_that_overtakes_its_message_waits_for_it(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    # With several server processes, a change made on one can reach a page
+    # before the message it changes, posted on another: handed to the page here
+    # in that order.
+    room = "overtaken"
+    grace = user(browsing, server, "Grace", room)
+    grace.send("already here")
+    wait_sent(grace, "already here")
+    seq = int(shown(grace, "already here").get_attribute("data-seq") or 0)
+    start = cursor(grace, room)
+    assert start == 0
+    now = int(time.time() * 1000)
+    new_id, old_id = "e" * 32, "d" * 32
+    grace.hand(
+        "reactions",
+        {
+            "id": new_id,
+            "room": room,
+            "seq": seq + 1,
+            "change_seq": start + 1,
+            "reactions": [{"emoji": "👀", "count": 1, "user_ids": ["linus"]}],
+            "user_id": "linus",
+            "emoji": "👀",
+            "on": True,
+        },
+    )
+    # A change to an older message this page does not hold is dropped: that
+    # message comes as it is now when it is loaded.
+    grace.hand(
+        "message edited",
+        {
+            "id": old_id,
+            "room": room,
+            "seq": seq - 1,
+            "change_seq": start + 2,
+            "message": "not kept",
+            "edited_ts": now,
+        },
+    )
+    assert cursor(grace, room) == start + 2
+    grace.hand(
+        "message receive",
+        {
+            "id": new_id,
+            "room": room,
+            "seq": seq + 1,
+            "client": "Linus",
+            "user_id": "linus",
+            "message": "I was overtaken",
+            "ts": now,
+        },
+    )
+    item = shown(grace, "I was overtaken")
+    expect(item.locator(".chatroom__chip")).to_have_text("👀 1")
+    # Who reacted, by the name its author's message gave.
+    expect(item.locator(".chatroom__chip")).to_have_attribute("title", "Linus")
+    grace.hand(
+        "history",
+        {
+            "room": room,
+            "messages": [
+                {
+                    "id": old_id,
+                    "room": room,
+                    "seq": seq - 1 if seq > 1 else 0,
+                    "client": "Linus",
+                    "user_id": "linus",
+                    "message": "as it is now",
+                    "ts": now,
+                }
+            ],
+            "has_more": False,
+            "since": seq + 1,
+            "change_seq": start + 2,
+        },
+    )
+    old = shown(grace, "as it is now")
+    expect(old.locator(".chatroom__edited")).to_have_count(0)
+    browsing.assert_clean()
+
+
 # -- accessibility and narrow screens ------------------------------------------------
 
 

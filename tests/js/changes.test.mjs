@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  ChangeFeed, GAP_MS, PERSONAL, applyChange, kindOf, readReactions, refreshState, stateOf,
-  withinWindow,
+  ChangeFeed, EarlyChanges, GAP_MS, PERSONAL, applyChange, kindOf, readReactions, refreshState,
+  stateOf, withinWindow,
 } from "../../flask_chatroom/static/chatroom/changes.js";
 import { Connection, authPayload } from "../../flask_chatroom/static/chatroom/connection.js";
 import { FakeSocket, FakeTimers } from "./fakes.mjs";
@@ -430,4 +430,54 @@ test("changes: a join sends changes_since beside since", () => {
   delete cursors.garden;
   connection.enterRoom();
   assert.deepEqual(socket.last("join").payload, { room: "garden", since: 30 });
+});
+
+// -- changes that overtake their message ------------------------------------------------
+
+test("changes: a change to a message not seen yet (seq above the newest) is kept for it", () => {
+  const early = new EarlyChanges();
+  const edit5 = { kind: "edit", id: "new", seq: 12, change_seq: 5, message: "fixed", edited_ts: 9 };
+  const react6 = { kind: "reactions", id: "new", seq: 12, change_seq: 6, user_id: "ada",
+    emoji: "👍", on: true, reactions: [{ emoji: "👍", count: 1, user_ids: ["ada"] }] };
+  assert.equal(early.keep(react6, 11), true);
+  assert.equal(early.keep(edit5, 11), true);
+  // The message comes: its kept changes, in change_seq order, by the per-message rule.
+  const state = stateOf({ id: "new", seq: 12, message: "tpyo" }, "me");
+  for (const change of early.take("new")) {
+    applyChange(state, change, { me: "me" });
+  }
+  assert.equal(state.text, "fixed");
+  assert.deepEqual(state.reactions.map((r) => [r.emoji, r.count]), [["👍", 1]]);
+  assert.equal(state.changeSeq, 6);
+  assert.deepEqual(early.take("new"), [], "taken once");
+});
+
+test("changes: a change to an older message not held is dropped, not kept", () => {
+  const early = new EarlyChanges();
+  assert.equal(early.keep({ id: "old", seq: 3, change_seq: 1, kind: "delete" }, 11), false);
+  assert.equal(early.keep({ id: "old", seq: 11, change_seq: 2, kind: "delete" }, 11), false);
+  assert.equal(early.keep({ id: "x", change_seq: 3, kind: "delete" }, 11), false, "no seq: no guess");
+  assert.equal(early.size, 0);
+  assert.equal(early.keep({ id: "first", seq: 1, change_seq: 1, kind: "delete" }, null), true,
+    "nothing seen yet: any message is on its way");
+});
+
+test("changes: a message whose snapshot already has the kept change skips it", () => {
+  const early = new EarlyChanges();
+  early.keep({ kind: "edit", id: "m", seq: 5, change_seq: 3, message: "old edit" }, 4);
+  const state = stateOf({ id: "m", seq: 5, message: "newer", change_seq: 4 }, "me");
+  for (const change of early.take("m")) {
+    assert.equal(applyChange(state, change), false);
+  }
+  assert.equal(state.text, "newer");
+});
+
+test("changes: kept changes are bounded, the oldest messages' going first", () => {
+  const early = new EarlyChanges({ max: 3 });
+  for (let n = 1; n <= 5; n++) {
+    early.keep({ kind: "delete", id: "m" + n, seq: 100 + n, change_seq: n }, 0);
+  }
+  assert.equal(early.size, 3);
+  assert.deepEqual(early.take("m1"), []);
+  assert.equal(early.take("m5").length, 1);
 });

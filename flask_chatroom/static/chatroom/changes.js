@@ -207,6 +207,52 @@ export class ChangeFeed {
   }
 }
 
+// -- changes that overtake their message -----------------------------------------------
+
+export const MAX_EARLY = 500;
+
+// A room's changes to messages the client does not hold yet but that are on
+// their way: a change made on one server process can reach the page before
+// the message it changes, posted on another (each process sends its own
+// events at once, the others' only out of the message queue). A change whose
+// message `seq` is above the highest seq the page has seen is kept here, and
+// applied when that message comes; one to an older message is dropped (when
+// that message is loaded, it comes as it is now).
+export class EarlyChanges {
+  constructor({ max = MAX_EARLY } = {}) {
+    this.max = max;
+    this.byId = new Map(); // message id -> [changes], in change_seq order
+  }
+
+  get size() {
+    return this.byId.size;
+  }
+
+  // Keep *change* if its message is newer than *lastSeq* (the highest message
+  // seq seen, null: none yet); returns whether it was kept.
+  keep(change, lastSeq) {
+    if (!change || typeof change.id !== "string" || !isSeq(change.seq) ||
+        (isSeq(lastSeq) && change.seq <= lastSeq)) {
+      return false;
+    }
+    const list = this.byId.get(change.id) || [];
+    list.push(change);
+    this.byId.delete(change.id); // (re)inserted last: the oldest go first
+    this.byId.set(change.id, list);
+    while (this.byId.size > this.max) {
+      this.byId.delete(this.byId.keys().next().value);
+    }
+    return true;
+  }
+
+  // The changes kept for message *id* (now here), in order; forgotten.
+  take(id) {
+    const list = this.byId.get(id) || [];
+    this.byId.delete(id);
+    return list.slice().sort((a, b) => a.change_seq - b.change_seq);
+  }
+}
+
 // -- one message's state ---------------------------------------------------------------
 
 // A message's state from a snapshot (history, "message receive", an ack):

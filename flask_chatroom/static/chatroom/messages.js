@@ -15,8 +15,8 @@
  */
 
 import { Confirm, Editor, ReplyBar, drawQuote, drawToolbar } from "./actions.js";
-import { ChangeFeed, PERSONAL, applyChange, readReactions, refreshState, stateOf,
-         withinWindow } from "./changes.js";
+import { ChangeFeed, EarlyChanges, PERSONAL, applyChange, readReactions, refreshState,
+         stateOf, withinWindow } from "./changes.js";
 import { NO_ANSWER, describeError } from "./errors.js";
 import { LINK_REL, linkify } from "./links.js";
 import { copyMarkup } from "./markup.js";
@@ -80,6 +80,7 @@ export class MessageFeatures {
     this.chat = chat;
     this.states = new WeakMap(); // message item -> its state
     this.feeds = new Map(); // room -> ChangeFeed
+    this.early = new Map(); // room -> EarlyChanges: changes ahead of their message
     this.names = new Map(); // identity id -> name
     this.myId = null; // welcome.id
     this.editable = false; // the server takes "edit message" (welcome.edit_window)
@@ -140,6 +141,7 @@ export class MessageFeatures {
     const state = stateOf(data, this.myId, personal);
     state.quote = quoteOf(data.reply_to);
     this.states.set(item, state);
+    this.applyEarly(this.roomOf(data), data.id, state);
     if (data.user_id !== null && data.user_id !== undefined) {
       this.learn(data.user_id, data.client);
     }
@@ -165,10 +167,27 @@ export class MessageFeatures {
       const fresh = stateOf(data, this.myId, personal, state);
       const quote = quoteOf(data.reply_to) || state.quote;
       Object.assign(state, fresh, { ts: fresh.ts === null ? state.ts : fresh.ts, quote: quote });
+      this.applyEarly(this.roomOf(data), data.id, state);
+      this.draw(item, state, true);
+    } else if (this.applyEarly(this.roomOf(data), data.id, state)) {
       this.draw(item, state, true);
     } else {
       this.drawTools(item);
     }
+  }
+
+  // The changes that came before this message did: applied now, by the same
+  // per-message rule. True if any changed it.
+  applyEarly(room, id, state) {
+    const early = typeof id === "string" ? this.early.get(room) : null;
+    let changed = false;
+    if (early) {
+      for (const change of early.take(id)) {
+        changed = applyChange(state, change,
+          { me: this.myId, personal: change[PERSONAL] === true }) || changed;
+      }
+    }
+    return changed;
   }
 
   // The message was shown already and comes again (a history page, a
@@ -420,7 +439,16 @@ export class MessageFeatures {
     }
     const item = log.get(change.id);
     const state = item ? this.states.get(item) : null;
-    if (state && applyChange(state, change, { me: this.myId, personal: change[PERSONAL] === true })) {
+    if (!item) {
+      // Its message may be on its way (posted on another server process).
+      let early = this.early.get(room);
+      if (!early) {
+        early = new EarlyChanges();
+        this.early.set(room, early);
+      }
+      early.keep(change, log.lastSeq);
+    } else if (state && applyChange(state, change,
+      { me: this.myId, personal: change[PERSONAL] === true })) {
       this.draw(item, state, change.kind !== "reactions");
     }
     if ((change.kind === "edit" || change.kind === "delete") && log === this.chat.messages) {
