@@ -39,7 +39,7 @@ CACHE_SIZE = 4096
 #: tens of milliseconds); this bounds a message's rendering to a couple of
 #: milliseconds, whatever a client sends.
 MARKUP_BUDGET = 200
-#: The most web addresses (``http``, ``www.``) a rendered text may have.
+#: The most web addresses (``http``) a rendered text may have.
 ADDRESS_BUDGET = 20
 _MARKUP_CHARACTERS = "*_~`[]<>\\&"
 
@@ -47,7 +47,7 @@ _MARKUP_CHARACTERS = "*_~`[]<>\\&"
 # entities, autolinks and bare URLs, and quotes, lists and fences at a line's
 # start. A text with none of them renders as itself, so it gets no ``html``.
 _MARKUP = re.compile(
-    r"[*_~`\[\\&<]|https?://|www\.|^[ \t]{0,3}(?:>|[-+][ \t]|\d{1,9}[.)][ \t])",
+    r"[*_~`\[\\<]|https?://|^[ \t]{0,3}(?:>|[-+][ \t]|\d{1,9}[.)][ \t])",
     re.MULTILINE,
 )
 
@@ -56,7 +56,9 @@ def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "breaks": True})
     md.enable(["strikethrough", "linkify"])
     # Not in the subset: headings, rules, images, indented code (a chat line
-    # indented by four spaces is not code), reference definitions, raw HTML.
+    # indented by four spaces is not code), reference definitions, raw HTML,
+    # and character references: "&amp;" typed stays "&amp;" (as it shows in
+    # plain text), and no "&#106;avascript" spells anything.
     md.disable(
         [
             "heading",
@@ -67,10 +69,13 @@ def _parser() -> MarkdownIt:
             "reference",
             "html_block",
             "html_inline",
+            "entity",
         ]
     )
     assert md.linkify is not None  # linkify-it-py, markdown-it-py[linkify]
-    md.linkify.set({"fuzzy_email": False})
+    # Only addresses that say http:// or https:// become links, as in plain
+    # text (no "www.example.com", no bare e-mail addresses).
+    md.linkify.set({"fuzzy_email": False, "fuzzy_link": False})
     return md
 
 
@@ -86,7 +91,7 @@ def within_budget(text: str) -> bool:
     """Whether *text* has at most :data:`MARKUP_BUDGET` markup characters and
     :data:`ADDRESS_BUDGET` web addresses (else it is not rendered)."""
     markup = sum(text.count(ch) for ch in _MARKUP_CHARACTERS)
-    addresses = text.count("http") + text.count("www.")
+    addresses = text.count("http")
     return markup <= MARKUP_BUDGET and addresses <= ADDRESS_BUDGET
 
 
