@@ -119,8 +119,9 @@ def _render(text: str) -> str:
 
 def render(text: str) -> str | None:
     """*text*'s rendering as clean HTML, or ``None`` when it has no markup, or
-    more than the budgets allow (:data:`MARKUP_BUDGET`,
-    :data:`ADDRESS_BUDGET`): show the text as it is. Cached per text."""
+    more than the budgets allow
+    (:data:`~flask_chatroom.formatting.MARKUP_BUDGET`,
+    :data:`~flask_chatroom.formatting.ADDRESS_BUDGET`): show the text as it is. Cached per text."""
     if not text or not has_markup(text) or not within_budget(text):
         return None
     return _render(text)
