@@ -121,7 +121,8 @@ def render(text: str) -> str | None:
     """*text*'s rendering as clean HTML, or ``None`` when it has no markup, or
     more than the budgets allow
     (:data:`~flask_chatroom.formatting.MARKUP_BUDGET`,
-    :data:`~flask_chatroom.formatting.ADDRESS_BUDGET`): show the text as it is. Cached per text."""
+    :data:`~flask_chatroom.formatting.ADDRESS_BUDGET`): show the text as it
+    is. Cached per text."""
     if not text or not has_markup(text) or not within_budget(text):
         return None
     return _render(text)
