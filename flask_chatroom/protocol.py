@@ -97,6 +97,12 @@ EVENT_CHANGES = "changes"
 #: Client -> server (moderators): the texts a message had before its edits,
 #: ``{"id"}``; acked ``{"ok": true, "id", "edits"}``.
 EVENT_EDIT_HISTORY = "edit history"
+#: The event that announces each kind of change to a message.
+CHANGE_EVENTS = {
+    "edit": EVENT_EDITED,
+    "delete": EVENT_DELETED,
+    "reactions": EVENT_REACTIONS,
+}
 
 # -- error codes --------------------------------------------------------------------
 
@@ -846,11 +852,12 @@ class Message:
         return {"ok": True, "id": self.id, "seq": self.seq, "ts": self.ts}
 
 
-def reply_of_message(message: Message) -> Reply:
-    """How a reply shows *message*, the message it answers."""
-    if message.deleted:
-        return Reply(message.id, deleted=True)
-    return Reply(message.id, message.client, excerpt(message.text))
+def reply_of(message_id: str, client: str, text: str, deleted: bool) -> Reply:
+    """How a reply shows the message *message_id* it answers (sent by
+    *client*, with *text*, or *deleted*)."""
+    if deleted:
+        return Reply(message_id, deleted=True)
+    return Reply(message_id, client, excerpt(text))
 
 
 def edit_wire(edit: Any) -> dict[str, Any]:

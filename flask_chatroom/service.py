@@ -40,7 +40,7 @@ from .core.connections import Connections
 from .core.moderation import PROCESS_ACTIONS, Moderation
 from .core.publisher import Publisher
 from .core.readstate import ReadState
-from .core.rooms import CATCHUP_CHANGES, RecentHistory, RoomLocks, Rooms
+from .core.rooms import RecentHistory, RoomLocks, Rooms, changes_page
 from .core.runtime import Realtime
 from .identity import (
     ENVIRON_KEY,
@@ -52,11 +52,8 @@ from .identity import (
 from .names import look_alike
 from .policy import Policy
 from .protocol import (
-    EVENT_DELETED,
     EVENT_DM,
-    EVENT_EDITED,
     EVENT_NOTIFY,
-    EVENT_REACTIONS,
     EVENT_RENAMED,
     EVENT_TYPING,
     EVENT_UNREAD,
@@ -71,7 +68,7 @@ from .protocol import (
     is_valid_room_name,
     message_text,
     now_ms,
-    reply_of_message,
+    reply_of,
 )
 
 log = logging.getLogger("flask_chatroom")
@@ -549,7 +546,7 @@ class ChatService:
             original = self.store.get(request.reply_to)
             if original is None or original.deleted or original.room != room:
                 raise ChatError("not_found", "There is no such message to reply to.")
-            reply = reply_of_message(original)
+            reply = reply_of(original.id, original.client, original.text, False)
         message = Message(
             room=room,
             client=user.name,
@@ -1047,13 +1044,14 @@ class ChatService:
         )
         if filtered.text == message.text:
             return message
-        with self.rooms.lock(room):
+
+        def store_edit() -> tuple[Message, MessageChange | None]:
             try:
-                edited, change = self.store.edit(message_id, filtered.text, editor.id)
+                return self.store.edit(message_id, filtered.text, editor.id)
             except KeyError:
                 raise ChatError("not_found", "There is no such message.") from None
-            self.rooms.recent.forget(room)
-            self.realtime.emit(EVENT_EDITED, change.to_wire(), to=room)
+
+        edited, _ = self.publisher.publish_change(room, store_edit)
         log.info("chat: %s edited message %s in %s", editor.id, message_id, room)
         signals.send(signals.message_edited, message=edited, editor=editor)
         return edited
@@ -1072,7 +1070,8 @@ class ChatService:
         if message is not None and message.sender_id == user.id:
             if message.deleted:
                 return message  # deleting it again changes nothing
-            message = self._readable_message(user, message_id)
+            if not self._may_read(user, message.room):
+                raise ChatError("not_found", "There is no such message.")
             actor = self._may_change(sid, user, message, "delete messages")
             if actor is user:
                 self.moderation.check_rate(sid, user, "message")
@@ -1081,14 +1080,14 @@ class ChatService:
             if message is None:
                 raise ChatError("not_found", "There is no such message.")
         room = message.room
-        with self.rooms.lock(room):
+
+        def store_delete() -> tuple[Message, MessageChange | None]:
             done = self.store.delete(message_id, actor.id)
             if done is None:
                 raise ChatError("not_found", "There is no such message.")
-            deleted, change = done
-            if change is not None:
-                self.rooms.recent.forget(room)
-                self.realtime.emit(EVENT_DELETED, change.to_wire(), to=room)
+            return done
+
+        deleted, change = self.publisher.publish_change(room, store_delete)
         if change is not None:
             log.info("chat: %s deleted message %s in %s", actor.id, message_id, room)
             signals.send(signals.message_deleted, message=deleted, moderator=actor)
@@ -1111,15 +1110,14 @@ class ChatService:
         room = message.room
         self._check_may_post(user, room)
         self.moderation.check_rate(sid, user, "react")
-        with self.rooms.lock(room):
+
+        def store_react() -> tuple[tuple[Reaction, ...], MessageChange | None]:
             try:
-                reactions, change = self.store.react(message_id, emoji, user.id, on)
+                return self.store.react(message_id, emoji, user.id, on)
             except KeyError:
                 raise ChatError("not_found", "There is no such message.") from None
-            if change is not None:
-                self.rooms.recent.forget(room)
-                self.realtime.emit(EVENT_REACTIONS, change.to_wire(), to=room)
-        return reactions, change
+
+        return self.publisher.publish_change(room, store_react)
 
     def changes(
         self, sid: str, room: str, since: int
@@ -1138,10 +1136,7 @@ class ChatService:
         self.check_may_read(user, room)
         address = None if sid is not None else self.client_address()
         self.moderation.check_rate(sid, user, "history", address)
-        found = self.store.changes_since(room, since, limit=CATCHUP_CHANGES + 1)
-        page = found[:CATCHUP_CHANGES]
-        last = page[-1].change_seq if page else since
-        return [c.to_wire(user.id) for c in page], last, len(found) > len(page)
+        return changes_page(self.store, room, since, user.id)
 
     def edit_history(self, sid: str | None, message_id: str) -> list[Edit]:
         """``edit history`` (and the HTTP API): the texts a message had before

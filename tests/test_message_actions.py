@@ -602,7 +602,6 @@ def test_a_client_that_was_away_ends_with_the_same_view(site: Site) -> None:
 
 
 def test_changes_come_in_pages(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service_module, "CATCHUP_CHANGES", 4)
     monkeypatch.setattr(rooms_module, "CATCHUP_CHANGES", 4)
     ada, grace = site.connect("ada"), site.connect("grace")
     ids = [post(ada, "first")["id"], post(ada, "second")["id"]]

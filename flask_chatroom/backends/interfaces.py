@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from ..formatting import render
 from ..identity import Identity
-from ..protocol import Message, Reaction, Reply, excerpt, is_valid_room_name
+from ..protocol import Message, Reaction, is_valid_room_name
 
 #: The schema this version of flask-chatroom reads and writes. Version 2 added
 #: rooms with a kind, members, read markers, mentions and blocks; version 3 the
@@ -115,13 +115,6 @@ class Edit:
     text: str
     ts: int
     editor_id: str | None
-
-
-def reply_of(message_id: str, client: str, text: str, deleted: bool) -> Reply:
-    """How a reply shows the message *message_id* it answers."""
-    if deleted:
-        return Reply(message_id, deleted=True)
-    return Reply(message_id, client, excerpt(text))
 
 
 def reactions_data(

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 
-from ..protocol import Message, Reaction, Reply, now_ms
+from ..protocol import Message, Reaction, Reply, now_ms, reply_of
 from .interfaces import (
     DM_PREFIX,
     ChangeKind,
@@ -24,7 +24,6 @@ from .interfaces import (
     dm_members,
     group_reactions,
     reactions_data,
-    reply_of,
 )
 
 

@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from ..protocol import Message, Reaction, Reply, now_ms
+from ..protocol import Message, Reaction, Reply, now_ms, reply_of
 from .interfaces import (
     DM_PREFIX,
     SCHEMA_VERSION,
@@ -65,7 +65,6 @@ from .interfaces import (
     dm_members,
     group_reactions,
     reactions_data,
-    reply_of,
 )
 from .memory import with_seq
 

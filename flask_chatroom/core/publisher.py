@@ -1,14 +1,19 @@
-"""Storing messages and broadcasting them, in ``seq`` order, with group commit."""
+"""Storing messages and broadcasting them, in ``seq`` order, with group commit;
+and broadcasting changes to messages, in ``change_seq`` order."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from .. import signals
-from ..backends.interfaces import MessageStore
-from ..protocol import EVENT_MESSAGE, Message
+from ..backends.interfaces import MessageChange, MessageStore
+from ..protocol import CHANGE_EVENTS, EVENT_MESSAGE, Message
 from .rooms import RecentHistory, RoomLocks
 from .runtime import Realtime
+
+T = TypeVar("T")
 
 
 class _Publishing:
@@ -86,3 +91,21 @@ class Publisher:
             if created:
                 self._recent.forget(stored.room)
                 self._realtime.emit(EVENT_MESSAGE, stored.to_wire(), to=stored.room)
+
+    def publish_change(
+        self, room: str, make: Callable[[], tuple[T, MessageChange | None]]
+    ) -> tuple[T, MessageChange | None]:
+        """Make a change to a message of *room* (*make* asks the store and
+        returns its answer and the change, ``None`` when nothing changed) and
+        announce it to the room (``message edited``, ``message deleted`` or
+        ``reactions``, by its kind). Under the room's lock, as messages are
+        published: one process announces a room's changes in ``change_seq``
+        order, and a joiner gets each one either in its history or live."""
+        with self._locks(room):
+            answer, change = make()
+            if change is not None:
+                self._recent.forget(room)
+                self._realtime.emit(
+                    CHANGE_EVENTS[change.kind], change.to_wire(), to=room
+                )
+        return answer, change

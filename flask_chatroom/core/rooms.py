@@ -31,6 +31,18 @@ HISTORY_CACHE_ROOMS = 1000
 _ROOM_LOCKS = 64
 
 
+def changes_page(
+    store: MessageStore, room: str, since: int, viewer: str
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """At most :data:`CATCHUP_CHANGES` of *room*'s changes after *since*, as
+    *viewer* (a user id) gets them; the last one's ``change_seq`` (or *since*);
+    and whether more follow."""
+    found = store.changes_since(room, since, limit=CATCHUP_CHANGES + 1)
+    page = found[:CATCHUP_CHANGES]
+    last = page[-1].change_seq if page else since
+    return [c.to_wire(viewer) for c in page], last, len(found) > len(page)
+
+
 class RoomLocks:
     """A fixed set of locks that rooms hash onto.
 
@@ -185,13 +197,11 @@ class Rooms:
             "change_seq": change_seq,
         }
         if changes_since is not None:
-            changes = self._store.changes_since(
-                room, changes_since, limit=CATCHUP_CHANGES + 1
+            changes, _, more = changes_page(
+                self._store, room, changes_since, identity.id
             )
-            history["changes"] = [
-                c.to_wire(identity.id) for c in changes[:CATCHUP_CHANGES]
-            ]
-            history["changes_more"] = len(changes) > CATCHUP_CHANGES
+            history["changes"] = changes
+            history["changes_more"] = more
         return history
 
     def leave(self, sid: str, room: str) -> bool:
