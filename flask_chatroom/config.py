@@ -11,6 +11,7 @@ key and what to change.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,7 +57,8 @@ DEFAULT_RESERVED_NAMES = (
 #: catch-up and HTTP API request; ``dm`` is taken by every ``dm``, ``block``
 #: and ``unblock``, ``read`` by every ``read``; ``message`` by every message,
 #: edit and deletion of one's own message, ``react`` by every reaction and
-#: ``history`` by every page, catch-up and ``changes`` request.
+#: ``history`` by every page, catch-up and ``changes`` request; ``upload`` by
+#: every upload and ``search`` by every search.
 DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "message": (5.0, 10),
     "react": (5.0, 10),
@@ -70,6 +72,8 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "dm": (0.5, 5),
     "read": (5.0, 20),
     "create_room": (0.1, 3),
+    "upload": (0.5, 10),
+    "search": (1.0, 10),
 }
 
 
@@ -157,6 +161,12 @@ class ChatConfig:
     freeze_heap: bool
     edit_window: int | None
     reactions: tuple[str, ...]
+    attachment_max_bytes: int
+    attachment_types: tuple[str, ...]
+    attachment_max_pixels: int
+    attachment_daily_bytes: int | None
+    attachment_dir: str | None
+    attachment_guests: bool
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -336,6 +346,43 @@ def _reactions(key: str, value: Any) -> tuple[str, ...]:
     return emoji
 
 
+#: The types of file users may upload unless CHATROOM_ATTACHMENT_TYPES says
+#: otherwise: images (re-encoded), PDF, plain text and zip archives.
+DEFAULT_ATTACHMENT_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "application/zip",
+)
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
+
+
+def _mime_types(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key} must be a list of MIME types, got {value!r}.")
+    for item in value:
+        if not isinstance(item, str) or _MIME_TYPE.fullmatch(item) is None:
+            raise ConfigError(
+                f"{key} must list MIME types such as 'image/png' (lower case), "
+                f"got {item!r}."
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def _optional_directory(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ConfigError(
+            f"{key} must be a directory path, or None to keep files in the chat's "
+            f"database; got {value!r}."
+        )
+    return os.fspath(value)
+
+
 def _rate_limits(key: str, value: Any) -> dict[str, Limit]:
     if value is None or value is False:
         return {}
@@ -398,6 +445,12 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "FREEZE_HEAP": (True, _bool),
     "EDIT_WINDOW": (15 * 60, _optional_positive_int),
     "REACTIONS": (DEFAULT_REACTIONS, _reactions),
+    "ATTACHMENT_MAX_BYTES": (10 * 1024 * 1024, _positive_int),
+    "ATTACHMENT_TYPES": (DEFAULT_ATTACHMENT_TYPES, _mime_types),
+    "ATTACHMENT_MAX_PIXELS": (40_000_000, _positive_int),
+    "ATTACHMENT_DAILY_BYTES": (200 * 1024 * 1024, _optional_positive_int),
+    "ATTACHMENT_DIR": (None, _optional_directory),
+    "ATTACHMENT_GUESTS": (False, _bool),
 }
 
 

@@ -99,7 +99,9 @@ class Policy:
         if message is original:
             return message
         try:
-            text = message_text(message.text, max_length)
+            text = message_text(
+                message.text, max_length, empty_ok=bool(original.attachments)
+            )
         except ChatError:
             raise ChatError("rejected", "This message was not accepted.") from None
         # Only the text is the filter's; every other field stays the server's.

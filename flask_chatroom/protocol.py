@@ -97,6 +97,10 @@ EVENT_CHANGES = "changes"
 #: Client -> server (moderators): the texts a message had before its edits,
 #: ``{"id"}``; acked ``{"ok": true, "id", "edits"}``.
 EVENT_EDIT_HISTORY = "edit history"
+#: Client -> server: search the messages the user may read,
+#: ``{"query", "room"?, "before"?, "limit"?}``; acked ``{"ok": true,
+#: "results", "next"}`` (see :func:`parse_search`).
+EVENT_SEARCH = "search"
 #: The event that announces each kind of change to a message.
 CHANGE_EVENTS = {
     "edit": EVENT_EDITED,
@@ -139,6 +143,15 @@ ERROR_CODES: dict[str, str] = {
     "reply, in the same room and not deleted).",
     "edit_window_passed": "The message is older than CHATROOM_EDIT_WINDOW: only "
     "moderators may edit or delete it now.",
+    "invalid_attachment": "An attachment id is not an upload of the sender's to "
+    "that room that was not sent yet (or it expired).",
+    "attachment_refused": "An upload was refused: its content is of a type "
+    "CHATROOM_ATTACHMENT_TYPES does not allow, it is not what its type claims, "
+    "it is too large (CHATROOM_ATTACHMENT_MAX_BYTES, "
+    "CHATROOM_ATTACHMENT_MAX_PIXELS) or it breaks the daily quota "
+    "(CHATROOM_ATTACHMENT_DAILY_BYTES).",
+    "unsupported": "The server's store cannot do this (a host's own store "
+    "without search, say).",
     "unknown_event": "The server has no handler for that event.",
     "internal_error": "The server failed; the details are in its log, not here.",
 }
@@ -207,16 +220,17 @@ def clean_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_STRIP_TABLE).strip()
 
 
-def message_text(raw: str, max_length: int) -> str:
+def message_text(raw: str, max_length: int, empty_ok: bool = False) -> str:
     """*raw* as a message's text (:func:`clean_text`), or raise :class:`ChatError`:
-    ``empty_message``, or ``message_too_long`` past *max_length* characters."""
+    ``empty_message`` (unless *empty_ok*: a message with attachments), or
+    ``message_too_long`` past *max_length* characters."""
     too_long = ChatError(
         "message_too_long", f"Messages are at most {max_length} characters."
     )
     if len(raw) > max_length * 4:  # cheap refusal before normalizing huge input
         raise too_long
     text = clean_text(raw)
-    if not text:
+    if not text and not empty_ok:
         raise ChatError("empty_message", "The message is empty.")
     if len(text) > max_length:
         raise too_long
@@ -255,6 +269,28 @@ class SendRequest:
     room: str | None = None
     client_id: str | None = None
     reply_to: str | None = None
+    attachments: tuple[str, ...] = ()
+
+
+#: The most attachments one message may carry.
+MAX_ATTACHMENTS = 10
+
+
+def parse_attachment_ids(value: Any) -> tuple[str, ...]:
+    """A ``message broadcast``'s ``attachments``: a list of at most
+    :data:`MAX_ATTACHMENTS` distinct upload ids, or raise :class:`ChatError`."""
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_ATTACHMENTS
+        or not all(isinstance(item, str) and 1 <= len(item) <= 64 for item in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ChatError(
+            "invalid_payload",
+            f'"attachments" must be a list of at most {MAX_ATTACHMENTS} different '
+            "upload ids.",
+        )
+    return tuple(value)
 
 
 def parse_send(payload: Any, max_length: int) -> SendRequest:
@@ -268,12 +304,17 @@ def parse_send(payload: Any, max_length: int) -> SendRequest:
         raise ChatError(
             "invalid_payload", 'Send an object such as {"message": "hello"}.'
         )
+    attachments = payload.get("attachments")
+    attachments = () if attachments is None else parse_attachment_ids(attachments)
     raw = payload.get("message", payload.get("data"))
+    if raw is None and attachments:
+        raw = ""
     if raw is None:
         raise ChatError("invalid_payload", 'The payload needs a "message" string.')
     if not isinstance(raw, str):
         raise ChatError("invalid_payload", '"message" must be a string.')
-    text = message_text(raw, max_length)
+    # A message with attachments may have no text.
+    text = message_text(raw, max_length, empty_ok=bool(attachments))
 
     room = payload.get("room")
     if room is not None and (not isinstance(room, str) or not is_valid_room_name(room)):
@@ -289,7 +330,13 @@ def parse_send(payload: Any, max_length: int) -> SendRequest:
     reply_to = payload.get("reply_to")
     if reply_to is not None:
         reply_to = _message_id(reply_to, "reply_to")
-    return SendRequest(text=text, room=room, client_id=client_id, reply_to=reply_to)
+    return SendRequest(
+        text=text,
+        room=room,
+        client_id=client_id,
+        reply_to=reply_to,
+        attachments=attachments,
+    )
 
 
 def _object(payload: Any, example: str) -> dict[str, Any]:
@@ -471,6 +518,67 @@ def parse_history(payload: Any, max_limit: int) -> HistoryRequest:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ChatError("invalid_payload", '"limit" must be a whole number from 1.')
     return HistoryRequest(room, before, after, min(limit, max_limit))
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A parsed ``search`` request (the event, or ``GET /chat/api/search``).
+
+    :param query: the search text, filters (``from:``, ``in:``, ``after:``,
+        ``before:``) and all, as :func:`flask_chatroom.search.parse_query`
+        reads it.
+    :param room: only this room (as ``in:`` does).
+    :param before: the ``next`` cursor of the page before, for the next one.
+    :param limit: how many results at most.
+    """
+
+    query: str
+    room: str | None = None
+    before: str | None = None
+    limit: int = 20
+
+
+#: The longest search text, in characters.
+SEARCH_QUERY_MAX = 200
+#: The most results one search page has.
+SEARCH_LIMIT_MAX = 50
+_CURSOR = re.compile(r"[0-9A-Za-z_:.\-]{1,64}")
+
+
+def _search_request(data: Mapping[str, Any], limit: Any) -> SearchRequest:
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise ChatError("invalid_payload", '"query" must be a search text.')
+    if len(query) > SEARCH_QUERY_MAX:
+        raise ChatError(
+            "invalid_payload", f"A search is at most {SEARCH_QUERY_MAX} characters."
+        )
+    room = data.get("room")
+    if room is not None and (not isinstance(room, str) or not is_valid_room_name(room)):
+        raise ChatError("invalid_room", f"A room name is {ROOM_NAME_RULE}.")
+    before = data.get("before")
+    if before is not None and (
+        not isinstance(before, str) or _CURSOR.fullmatch(before) is None
+    ):
+        raise ChatError(
+            "invalid_payload", '"before" must be the "next" of an earlier page.'
+        )
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ChatError("invalid_payload", '"limit" must be a whole number from 1.')
+    return SearchRequest(clean_text(query), room, before, min(limit, SEARCH_LIMIT_MAX))
+
+
+def parse_search(payload: Any) -> SearchRequest:
+    """Parse a ``search`` payload ``{"query", "room"?, "before"?, "limit"?}``."""
+    data = _object(payload, '{"query": "words"}')
+    return _search_request(data, data.get("limit", 20))
+
+
+def parse_search_query(args: Mapping[str, str]) -> SearchRequest:
+    """Parse ``GET /chat/api/search``'s ``q``, ``room``, ``before`` and ``limit``."""
+    limit = _query_number(args, "limit")
+    data = {"query": args.get("q"), "room": args.get("room"), "before": args.get("before")}
+    return _search_request(data, 20 if limit is None else limit)
 
 
 def _message_id(value: Any, name: str = "id") -> str:
@@ -755,6 +863,63 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a message carries, as clients see it.
+
+    :param id: the upload's id.
+    :param name: its file name (as uploaded, cleaned of path parts and
+        control characters).
+    :param size: its size in bytes, as stored (after an image's re-encoding).
+    :param type: its MIME type, decided from its content.
+    :param url: where users who may read the room fetch it (fixed when it is
+        uploaded, under ``CHATROOM_URL_PREFIX``).
+    :param width: an image's width in pixels.
+    :param height: an image's height in pixels.
+    :param thumbnail_url: an image's small version, when it has one.
+    """
+
+    id: str
+    name: str
+    size: int
+    type: str
+    url: str
+    width: int | None = None
+    height: int | None = None
+    thumbnail_url: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """``{"id", "name", "size", "type", "url"}``, and ``"width"``,
+        ``"height"`` and ``"thumbnail_url"`` when there are some."""
+        wire: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "type": self.type,
+            "url": self.url,
+        }
+        if self.width is not None:
+            wire["width"] = self.width
+            wire["height"] = self.height
+        if self.thumbnail_url is not None:
+            wire["thumbnail_url"] = self.thumbnail_url
+        return wire
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Attachment:
+        """The attachment :meth:`to_wire` described (as stores keep it)."""
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            size=data["size"],
+            type=data["type"],
+            url=data["url"],
+            width=data.get("width"),
+            height=data.get("height"),
+            thumbnail_url=data.get("thumbnail_url"),
+        )
+
+
+@dataclass(frozen=True)
 class Message:
     """One chat message as the server decided it.
 
@@ -776,6 +941,7 @@ class Message:
     :param reply: that message as the reply shows it (a store fills it in).
     :param change_seq: the room's ``change_seq`` of its latest change (edit,
         deletion, reaction); ``None`` if it never changed.
+    :param attachments: the files it carries (none once it is deleted).
     """
 
     room: str
@@ -794,6 +960,7 @@ class Message:
     reply_to: str | None = None
     reply: Reply | None = None
     change_seq: int | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def system(self) -> bool:
@@ -812,7 +979,7 @@ class Message:
         ``html``, the text's rendering (:func:`~flask_chatroom.formatting.render`),
         when it has markup; ``edited_ts``, ``reactions`` (with ``"me": true``
         on those of *viewer*, a user id, for an answer made for one user),
-        ``reply_to`` and ``change_seq`` when there are some.
+        ``reply_to``, ``change_seq`` and ``attachments`` when there are some.
         """
         wire: dict[str, Any] = {
             "id": self.id,
@@ -845,6 +1012,8 @@ class Message:
             wire["reply_to"] = {"id": self.reply_to}
         if self.change_seq is not None:
             wire["change_seq"] = self.change_seq
+        if self.attachments:
+            wire["attachments"] = [a.to_wire() for a in self.attachments]
         return wire
 
     def ack(self) -> dict[str, Any]:

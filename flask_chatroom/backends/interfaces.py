@@ -18,13 +18,16 @@ from typing import Any, Literal
 
 from ..formatting import render
 from ..identity import Identity
-from ..protocol import Message, Reaction, is_valid_room_name
+from ..protocol import Attachment, Message, Reaction, is_valid_room_name
+from ..search import Query
 
 #: The schema this version of flask-chatroom reads and writes. Version 2 added
 #: rooms with a kind, members, read markers, mentions and blocks; version 3 the
 #: change log (edits, deletions, reactions), edit history and reactions;
-#: version 4 replies (``reply_to``) and each message's latest ``change_seq``.
-SCHEMA_VERSION = 4
+#: version 4 replies (``reply_to``) and each message's latest ``change_seq``;
+#: version 5 attachments (uploads, their files, ``chatroom_messages.attachments``)
+#: and the full-text search index.
+SCHEMA_VERSION = 5
 
 #: What a :class:`MessageChange` did to its message.
 ChangeKind = Literal["edit", "delete", "reactions"]
@@ -146,9 +149,20 @@ class SchemaError(RuntimeError):
     """The database holds a chat schema this version cannot use."""
 
 
+class AttachmentClaimError(KeyError):
+    """A message names an upload that is not its sender's unsent upload to
+    that room (:meth:`MessageStore.add` stored nothing)."""
+
+
 class MessageStore(ABC):
     """The message store interface. Every method is safe to call from several
-    threads or greenlets at once."""
+    threads or greenlets at once.
+
+    A message's ``attachments`` are uploads (:class:`Uploads`) the store
+    *claims* for it in the same transaction that stores it: each must be an
+    upload of the message's sender to its room that no message claimed yet,
+    else :meth:`add` raises :class:`AttachmentClaimError` and stores nothing.
+    """
 
     @abstractmethod
     def add(self, message: Message) -> tuple[Message, bool]:
@@ -254,6 +268,29 @@ class MessageStore(ABC):
     @abstractmethod
     def messages(self, room: str) -> Iterator[Message]:
         """Every message of *room*, oldest first (for exports)."""
+
+    # -- search (schema version 5) ------------------------------------------------
+
+    def search(
+        self,
+        query: Query,
+        rooms: Collection[str],
+        *,
+        before: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[Message], str | None]:
+        """The messages of *rooms* that match *query*, newest first: not
+        deleted, by their current text, within the query's filters.
+
+        :param rooms: the rooms to search (the service passes only rooms the
+            user may read now).
+        :param before: the cursor a page before returned, for the next page.
+        :returns: at most *limit* messages and the cursor of the next page
+            (``None`` at the end).
+        :raises NotImplementedError: the store has no search (a host's own
+            store that does not implement it).
+        """
+        raise NotImplementedError("this message store has no search")
 
     def init_schema(self) -> None:  # noqa: B027 - optional for stores
         """Create the schema if it is missing (a no-op for stores without one)."""
@@ -598,3 +635,85 @@ class Conversations(ABC):
     @abstractmethod
     def blocked(self, user_id: str) -> set[str]:
         """The users *user_id* blocks."""
+
+
+# -- attachments (schema version 5) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file, sent with a message or not yet.
+
+    :param attachment: what messages show of it.
+    :param room: the room it was uploaded to (only messages there may carry it).
+    :param uploader_id: who uploaded it (a user id).
+    :param ts: when (epoch ms).
+    :param inline: whether it is served inline (an image the server re-encoded);
+        anything else is served as a download.
+    :param thumbnail: whether it has a small version (key ``<id>.thumb``).
+    :param message_id: the message that carries it, once sent.
+    """
+
+    attachment: Attachment
+    room: str
+    uploader_id: str
+    ts: int
+    inline: bool = False
+    thumbnail: bool = False
+    message_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The upload's id (its attachment's)."""
+        return self.attachment.id
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The :class:`FileStorage` keys of its file (and thumbnail)."""
+        return (self.id, self.id + ".thumb") if self.thumbnail else (self.id,)
+
+
+class Uploads(ABC):
+    """What is known of uploaded files (their bytes are in a
+    :class:`FileStorage`). Kept beside a :class:`MessageStore`, in the same
+    database, since the store claims uploads for messages."""
+
+    @abstractmethod
+    def add(self, upload: Upload) -> None:
+        """Record a new upload (not sent yet)."""
+
+    @abstractmethod
+    def get(self, upload_id: str) -> Upload | None:
+        """The upload *upload_id*, sent or not."""
+
+    @abstractmethod
+    def uploaded_since(self, uploader_id: str, ts: int) -> int:
+        """How many bytes *uploader_id* uploaded since *ts* (epoch ms), sent or
+        not, removed or not (a daily quota counts what was taken)."""
+
+    @abstractmethod
+    def expired(self, unsent_before: int, limit: int = 500) -> list[Upload]:
+        """Uploads to remove: not sent and uploaded before *unsent_before*
+        (epoch ms), or claimed by a message that is deleted or gone."""
+
+    @abstractmethod
+    def remove(self, upload_ids: Collection[str]) -> None:
+        """Forget these uploads (their files are the caller's to delete)."""
+
+
+class FileStorage(ABC):
+    """Where the bytes of uploaded files are kept, by key. The chat ships
+    one in its database and one in a directory; a host plugs in object
+    storage (S3 and the like) by implementing these three methods."""
+
+    @abstractmethod
+    def save(self, key: str, data: bytes) -> None:
+        """Keep *data* under *key* (a new key: keys are never reused)."""
+
+    @abstractmethod
+    def load(self, key: str) -> bytes | None:
+        """The bytes under *key*, ``None`` when there are none."""
+
+    @abstractmethod
+    def delete(self, keys: Collection[str]) -> None:
+        """Remove these keys (a missing one is no error)."""
