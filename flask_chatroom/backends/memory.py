@@ -253,6 +253,10 @@ class MemoryStore(MessageStore):
                         )
             return removed
 
+    def rooms(self) -> list[str]:
+        with self._lock:
+            return [room for room, items in self._rooms.items() if items]
+
     def messages(self, room: str) -> Iterator[Message]:
         with self._lock:
             items = [self._view(m) for m in self._rooms.get(room, [])]
