@@ -437,11 +437,11 @@ def _check_pixels(width: int, height: int, frames: int, max_pixels: int) -> None
             f"Images may have at most {_pixels(max_pixels)}; this one is "
             f"{width} x {height} ({_pixels(pixels)}).",
         )
-    if frames > MAX_FRAMES or frames * pixels > max_pixels * 4:
+    if frames > MAX_FRAMES or frames * pixels > max_pixels:
         raise UploadRefused(
             "too_many_pixels",
             f"Animations may have at most {MAX_FRAMES} frames and "
-            f"{_pixels(max_pixels * 4)} over all of them; this one has "
+            f"{_pixels(max_pixels)} over all of them; this one has "
             f"{'more than ' if frames > MAX_FRAMES else ''}{frames} frames of "
             f"{width} x {height}.",
         )
