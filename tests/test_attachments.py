@@ -304,6 +304,8 @@ def test_a_message_carries_only_its_senders_unsent_uploads_to_that_room(
     first = send(ada, [again["id"]], client_id="c-1")
     retry = send(ada, [again["id"]], client_id="c-1")
     assert first["ok"] and retry["ok"] and retry["id"] == first["id"]
+    # ... but not by another message that says it is a retry.
+    assert code(send(ada, [again["id"]], client_id="c-2")) == "invalid_attachment"
     texts = [m for m in history(grace) if m.get("attachments")]
     assert [m["attachments"][0]["id"] for m in texts] == [mine["id"], again["id"]]
     # Nothing else may ride along.

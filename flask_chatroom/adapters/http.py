@@ -349,7 +349,9 @@ def widget_data(room: str | None = None, title: str | None = None) -> dict[str, 
         "uid": secrets.token_hex(4),
         # The HTTP API's base URL (uploads, search), and what uploads may be.
         "api": request.script_root + config.url_prefix + "/api",
-        "attachments": service.attachments is not None,
+        # Whether this visitor may share files (the server decides anyway).
+        "attachments": service.attachments is not None
+        and (config.attachment_guests or service.identify() is not None),
         "attachment_max_bytes": config.attachment_max_bytes,
     }
 
