@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
 from PIL import Image
 
+from flask_chatroom.backends.interfaces import FileStorage
 from flask_chatroom.core import attachments as attachments_module
 from flask_chatroom.protocol import now_ms
 
@@ -515,3 +516,37 @@ def test_export_carries_the_attachments(site: Site, tmp_path: Any) -> None:
     saved = list((tmp_path / "f").iterdir())
     assert [p.name for p in saved] == [f"{attachment['id']}-exported.png"]
     assert saved[0].read_bytes() == site.http_of(ada).get(attachment["url"]).data
+
+
+class BucketStorage(FileStorage):
+    """A host's own storage, as one for object storage would be: keys to
+    objects (here a dict standing in for the bucket)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def save(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def load(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def delete(self, keys: Collection[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
+
+
+def test_a_host_plugs_in_its_own_file_storage() -> None:
+    bucket = BucketStorage()
+    site = make_site(CHATROOM_FILE_STORAGE=bucket)
+    try:
+        ada, grace = site.connect("ada"), site.connect("grace")
+        attachment = uploaded(site, ada, image("PNG", (1000, 500)), "cloud.png")
+        assert set(bucket.objects) == {attachment["id"], attachment["id"] + ".thumb"}
+        sent = send(ada, [attachment["id"]])
+        served = site.http_of(grace).get(attachment["url"])
+        assert served.data == bucket.objects[attachment["id"]]
+        assert call(ada, "delete message", {"id": sent["id"]})["ok"]
+        assert bucket.objects == {}
+    finally:
+        site.close()
