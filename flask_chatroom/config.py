@@ -357,7 +357,9 @@ DEFAULT_ATTACHMENT_TYPES = (
     "text/plain",
     "application/zip",
 )
-_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
+_MIME_TYPE = re.compile(
+    r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}"
+)
 
 
 def _mime_types(key: str, value: Any) -> tuple[str, ...]:

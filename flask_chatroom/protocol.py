@@ -577,7 +577,11 @@ def parse_search(payload: Any) -> SearchRequest:
 def parse_search_query(args: Mapping[str, str]) -> SearchRequest:
     """Parse ``GET /chat/api/search``'s ``q``, ``room``, ``before`` and ``limit``."""
     limit = _query_number(args, "limit")
-    data = {"query": args.get("q"), "room": args.get("room"), "before": args.get("before")}
+    data = {
+        "query": args.get("q"),
+        "room": args.get("room"),
+        "before": args.get("before"),
+    }
     return _search_request(data, 20 if limit is None else limit)
 
 

@@ -637,7 +637,7 @@ class Conversations(ABC):
         """The users *user_id* blocks."""
 
 
-# -- attachments (schema version 5) -----------------------------------------------------
+# -- attachments (schema version 5) ------------------------------------------------
 
 
 @dataclass(frozen=True)
