@@ -13,7 +13,7 @@ import datetime
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -253,6 +253,24 @@ def parse_query(text: str, *, now_ms: int | None = None) -> Query:
         after=after,
         before=before,
     )
+
+
+def matches(indexed: Sequence[str], query: Query) -> bool:
+    """Whether a text whose :func:`words` are *indexed* matches *query*'s words:
+    each term starts a word, each phrase is a run of whole words (what every
+    store's index answers)."""
+    if query.empty:
+        return False
+    if not all(any(word.startswith(term) for word in indexed) for term in query.terms):
+        return False
+    for phrase in query.phrases:
+        size = len(phrase)
+        if not any(
+            tuple(indexed[i : i + size]) == phrase
+            for i in range(len(indexed) - size + 1)
+        ):
+            return False
+    return True
 
 
 # -- highlights ---------------------------------------------------------------

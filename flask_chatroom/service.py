@@ -1391,6 +1391,10 @@ class ChatService:
             raise ChatError(
                 "unsupported", "This chat's message store cannot search."
             ) from None
+        except ValueError:  # a cursor this store did not give
+            raise ChatError(
+                "invalid_payload", '"before" must be the "next" of an earlier page.'
+            ) from None
         return [(m, highlights(m.text, query)) for m in found], cursor
 
     # -- the host's own code --------------------------------------------------------

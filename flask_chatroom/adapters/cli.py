@@ -83,8 +83,7 @@ def purge(days: int | None) -> None:
     "--files",
     type=click.Path(file_okay=False, writable=True),
     default=None,
-    help="Also copy the messages' attachments into this directory, "
-    "as <id>-<name>.",
+    help="Also copy the messages' attachments into this directory, as <id>-<name>.",
 )
 def export(room: str, output: IO[str], files: str | None) -> None:
     """Write the messages of ROOM as JSON Lines, oldest first."""
@@ -100,7 +99,9 @@ def export(room: str, output: IO[str], files: str | None) -> None:
         if files is not None and service.attachments is not None:
             for attachment in message.attachments:
                 upload = service.attachments.uploads.get(attachment.id)
-                content = None if upload is None else service.attachments.content(upload)
+                content = (
+                    None if upload is None else service.attachments.content(upload)
+                )
                 if content is not None:
                     os.makedirs(files, exist_ok=True)
                     target = os.path.join(files, f"{attachment.id}-{attachment.name}")

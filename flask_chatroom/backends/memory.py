@@ -4,12 +4,14 @@ setups and tests."""
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import replace
 
 from ..protocol import Message, Reaction, Reply, now_ms, reply_of
+from ..search import Query, matches, words
 from .interfaces import (
     DM_PREFIX,
     AttachmentClaimError,
@@ -39,6 +41,11 @@ def with_seq(message: Message, seq: int) -> Message:
     if message.mentions:
         stored.__dict__["mentions"] = tuple(sorted(set(message.mentions)))
     return stored
+
+
+#: The folded words of a text (see :func:`~flask_chatroom.search.words`),
+#: kept for the texts searched most recently.
+_words_of = functools.lru_cache(maxsize=50_000)(words)
 
 
 def _hidden(message: Message) -> Message:
@@ -256,6 +263,52 @@ class MemoryStore(MessageStore):
     def rooms(self) -> list[str]:
         with self._lock:
             return [room for room, items in self._rooms.items() if items]
+
+    def search(
+        self,
+        query: Query,
+        rooms: Collection[str],
+        *,
+        before: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[Message], str | None]:
+        """See :meth:`MessageStore.search`: a scan of every message of *rooms*
+        (the cursor is ``"ts:id"``).
+
+        :raises ValueError: *before* is not a cursor this store gave.
+        """
+        wanted = set(rooms)
+        if query.room is not None:
+            wanted &= {query.room}
+        if query.empty or not wanted or limit < 1:
+            return [], None
+        after: tuple[int, str] | None = None
+        if before is not None:
+            ts, _, message_id = before.partition(":")
+            if not ts.isdigit() or not message_id:
+                raise ValueError(f"{before!r} is not a search cursor of this store.")
+            after = (int(ts), message_id)
+        sender = None if query.sender is None else query.sender.casefold()
+        with self._lock:
+            found = [
+                m
+                for room in wanted
+                for m in self._rooms.get(room, ())
+                if not m.deleted
+                and (after is None or (m.ts, m.id) < after)
+                and (query.after is None or m.ts >= query.after)
+                and (query.before is None or m.ts < query.before)
+                and (
+                    sender is None
+                    or m.user_id == query.sender
+                    or m.client.casefold() == sender
+                )
+                and matches(_words_of(m.text), query)
+            ]
+            found.sort(key=lambda m: (m.ts, m.id), reverse=True)
+            page = [self._view(m) for m in found[:limit]]
+        last = page[-1] if len(found) > limit else None
+        return page, None if last is None else f"{last.ts}:{last.id}"
 
     def messages(self, room: str) -> Iterator[Message]:
         with self._lock:

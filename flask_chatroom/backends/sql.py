@@ -50,6 +50,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ..protocol import Attachment, Message, Reaction, Reply, now_ms, reply_of
+from ..search import Query
+from . import fulltext
 from .interfaces import (
     DM_PREFIX,
     SCHEMA_VERSION,
@@ -337,6 +339,7 @@ def _migrate_4_to_5(conn: Any) -> None:
     if "attachments" not in columns:
         conn.execute(text("ALTER TABLE chatroom_messages ADD COLUMN attachments TEXT"))
     metadata.create_all(conn, tables=[attachments_table, files_table])
+    fulltext.create(conn)
 
 
 #: schema version -> the step that brings a database at that version to the
@@ -359,17 +362,19 @@ _COLUMNS = (
 _READ_COLUMNS = _COLUMNS + ", edited_ts, change_seq"
 
 
-def _direct_sql(mark: str) -> dict[str, str]:
+def _direct_sql(mark: str, index: fulltext.Index) -> dict[str, str]:
     """The statements of :meth:`SQLStore.add` for a driver whose placeholder is
-    *mark*; the same as the SQLAlchemy Core ones."""
+    *mark*; the same as the SQLAlchemy Core ones. A message's INSERT also sets
+    *index*'s column."""
     return {
+        "mark": mark,
         "by_client_id": f"SELECT {_READ_COLUMNS} FROM chatroom_messages "
         f"WHERE sender_id = {mark} AND client_id = {mark}",
         "next_seq": f"INSERT INTO chatroom_rooms (room, last_seq) VALUES ({mark}, 1) "
         "ON CONFLICT (room) DO UPDATE SET last_seq = chatroom_rooms.last_seq + 1 "
         "RETURNING last_seq",
-        "insert": f"INSERT INTO chatroom_messages ({_COLUMNS}) "
-        f"VALUES ({', '.join([mark] * 12)})",
+        "insert": f"INSERT INTO chatroom_messages ({_COLUMNS}, {index.column}) "
+        f"VALUES ({', '.join([mark] * 12)}, {index.insert_value(mark)})",
         # An upload the message carries: the sender's, to this room, not sent.
         "claim": f"UPDATE chatroom_attachments SET message_id = {mark} "
         f"WHERE id = {mark} AND uploader_id = {mark} AND room = {mark} "
@@ -412,15 +417,18 @@ def _direct_sql(mark: str) -> dict[str, str]:
     }
 
 
-_DIRECT_SQL = {"sqlite": _direct_sql("?"), "postgresql": _direct_sql("%s")}
+_DIRECT_SQL = {
+    "sqlite": _direct_sql("?", fulltext.NATIVE["sqlite"]),
+    "postgresql": _direct_sql("%s", fulltext.NATIVE["postgresql"]),
+}
 
 
 def _insert_direct(
-    cursor: Any, sql: dict[str, str], message: Message
+    cursor: Any, sql: dict[str, str], message: Message, index: fulltext.Index
 ) -> tuple[Message, bool]:
-    """Store *message* inside the caller's transaction: the message already
-    stored under its ``client_id`` (and ``False``), or *message* with its
-    ``seq`` (and ``True``)."""
+    """Store *message* inside the caller's transaction, indexed by *index*: the
+    message already stored under its ``client_id`` (and ``False``), or
+    *message* with its ``seq`` (and ``True``)."""
     if message.client_id:
         cursor.execute(sql["by_client_id"], (message.sender_id, message.client_id))
         row = cursor.fetchone()
@@ -451,8 +459,10 @@ def _insert_direct(
             False,
             stored.reply_to,
             attachments_json(stored.attachments),
+            *index.insert_params(stored.text),
         ),
     )
+    index.added_direct(cursor, sql["mark"], stored.text)
     if stored.mentions:
         cursor.executemany(
             sql["insert_mention"],
@@ -622,6 +632,29 @@ def _with_mentions(conn: Any, room: str, messages: list[Message]) -> list[Messag
     ]
 
 
+def _with_mentions_of(conn: Any, messages: list[Message]) -> list[Message]:
+    """*messages* of any rooms, in any order, with their mentions: one query."""
+    if not messages:
+        return messages
+    rows = conn.execute(
+        select(
+            mentions_table.c.room, mentions_table.c.seq, mentions_table.c.user_id
+        ).where(
+            mentions_table.c.room.in_({m.room for m in messages}),
+            mentions_table.c.seq.in_({m.seq for m in messages}),
+        )
+    ).all()
+    found: dict[tuple[str, int], list[str]] = {}
+    for room, seq, user_id in rows:
+        found.setdefault((room, seq), []).append(user_id)
+    return [
+        replace(m, mentions=tuple(sorted(found[key])))
+        if (key := (m.room, m.seq or 0)) in found
+        else m
+        for m in messages
+    ]
+
+
 def sqlite_engine(url: str) -> Engine:
     """An engine for an SQLite file set up for the chat: WAL mode, ``synchronous
     = NORMAL`` (durable when the process dies), a busy timeout, ``BEGIN
@@ -667,6 +700,12 @@ class SQLStore(MessageStore):
     #: The dialects whose driver :meth:`add_many` talks to directly; every other
     #: database goes through SQLAlchemy Core (the same statements, portable).
     direct_dialects: frozenset[str] = frozenset(_DIRECT_SQL)
+    #: The dialects whose own full-text index (SQLite's FTS5, PostgreSQL's
+    #: ``tsvector``) is kept and searched when written through SQLAlchemy Core
+    #: (a dialect in :attr:`direct_dialects` always is); every other database
+    #: keeps a folded copy of each text searched with ``LIKE`` (see
+    #: :mod:`~flask_chatroom.backends.fulltext`).
+    search_dialects: frozenset[str] = frozenset(fulltext.NATIVE)
 
     def __init__(self, engine: Engine | Callable[[], Engine]) -> None:
         self._engine_source = engine
@@ -687,6 +726,13 @@ class SQLStore(MessageStore):
             assert callable(self._engine_source)
             self._engine = self._engine_source()
         return self._engine
+
+    @property
+    def _index(self) -> fulltext.Index:
+        """The full-text index this store keeps."""
+        name = self.engine.dialect.name
+        native = name in self.search_dialects or name in self.direct_dialects
+        return fulltext.index_for(name, native)
 
     # -- schema ------------------------------------------------------------------
 
@@ -750,6 +796,7 @@ class SQLStore(MessageStore):
                     pass
             elif version != SCHEMA_VERSION:
                 raise self._refuse(version)
+            fulltext.create(conn, self._index)
         self._ready = True
 
     def migrate(self) -> int | None:
@@ -899,6 +946,7 @@ class SQLStore(MessageStore):
                         "attachments": attachments_json(stored.attachments),
                     },
                 )
+                self._index.added(conn, stored.id, stored.text)
                 if stored.mentions:
                     conn.execute(
                         insert(mentions_table),
@@ -937,7 +985,10 @@ class SQLStore(MessageStore):
         try:
             if dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
-            results = [_insert_direct(cursor, sql, message) for message in messages]
+            index = self._index
+            results = [
+                _insert_direct(cursor, sql, message, index) for message in messages
+            ]
             raw.commit()
             return results
         except integrity_error:
@@ -1148,6 +1199,7 @@ class SQLStore(MessageStore):
             n = int(cursor.fetchone()[0]) + 1
             cursor.execute(sql["insert_edit"], (message_id, n, row.text, ts, editor_id))
             cursor.execute(sql["set_text"], (text, ts, change_seq, message_id))
+            self._index.edited_direct(cursor, sql["mark"], message_id, row.text, text)
             data = {"message": text, "edited_ts": ts}
             done = self._append_direct(
                 cursor, sql, row, change_seq, "edit", editor_id, data, ts
@@ -1182,6 +1234,7 @@ class SQLStore(MessageStore):
             if row.deleted:
                 raise _NoChange((_row_to_message(row), None))
             cursor.execute(sql["set_deleted"], (True, change_seq, message_id))
+            self._index.deleted_direct(cursor, sql["mark"], message_id, row.text)
             cursor.execute(sql["drop_mentions"], (row.room, row.seq))
             cursor.execute(sql["drop_reactions"], (message_id,))
             done = self._append_direct(
@@ -1277,6 +1330,7 @@ class SQLStore(MessageStore):
                     .where(messages_table.c.id == message_id)
                     .values(text=text, edited_ts=ts)
                 )
+                self._index.edited(conn, message_id, row.text, text)
                 data = {"message": text, "edited_ts": ts}
                 change = self._append(
                     conn, row, change_seq, "edit", editor_id, data, ts
@@ -1307,6 +1361,7 @@ class SQLStore(MessageStore):
                     .where(messages_table.c.id == message_id)
                     .values(deleted=True, text="", attachments=None)
                 )
+                self._index.deleted(conn, message_id, row.text)
                 conn.execute(
                     delete(mentions_table).where(
                         mentions_table.c.room == row.room,
@@ -1424,6 +1479,7 @@ class SQLStore(MessageStore):
         self._ensure_schema()
         purged = select(messages_table.c.id).where(messages_table.c.ts < older_than_ts)
         with self.engine.begin() as conn:
+            self._index.purging(conn, older_than_ts)
             for table in (mentions_table, edits_table, reactions_table, changes_table):
                 conn.execute(delete(table).where(table.c.message_id.in_(purged)))
             result = conn.execute(
@@ -1432,6 +1488,38 @@ class SQLStore(MessageStore):
         return int(result.rowcount or 0)
 
     # -- reads -------------------------------------------------------------------
+
+    def search(
+        self,
+        query: Query,
+        rooms: Collection[str],
+        *,
+        before: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[Message], str | None]:
+        """See :meth:`MessageStore.search`; through the index of
+        :mod:`~flask_chatroom.backends.fulltext`. The cursor is SQLite's
+        ``search_rowid``, or ``"ts:id"`` on other databases.
+
+        :raises ValueError: *before* is not a cursor this store gave.
+        """
+        self._ensure_schema()
+        wanted = sorted(set(rooms))
+        if query.room is not None:
+            wanted = [query.room] if query.room in wanted else []
+        if query.empty or not wanted or limit < 1:
+            return [], None
+        with self.engine.connect() as conn:
+            rows, cursor = self._index.search(
+                conn, messages_table, query, wanted, before, limit
+            )
+            page = _with_replies(
+                conn,
+                _with_reactions(
+                    conn, _with_mentions_of(conn, [_row_to_message(r) for r in rows])
+                ),
+            )
+        return page, cursor
 
     def history(
         self, room: str, *, before: int | None = None, limit: int = 50
