@@ -598,7 +598,8 @@ def parse_search(payload: Any) -> SearchRequest:
 
 
 def parse_search_query(args: Mapping[str, str]) -> SearchRequest:
-    """Parse ``GET /chat/api/search``'s ``q``, ``room``, ``before`` and ``limit``."""
+    """Parse ``GET /chat/api/search``'s ``q``, ``room``, ``before`` and
+    ``limit``: the ``search`` event's fields as query arguments."""
     limit = _query_number(args, "limit")
     data = {
         "query": args.get("q"),

@@ -1270,6 +1270,7 @@ class ChatService:
         config = self.config
         if user.user_id is None and not config.attachment_guests:
             raise ChatError("login_required", "Sign in to share files.")
+        self.check_may_read(user, room)  # as joining it: can_join too
         self._check_may_post(user, room)
         self.moderation.check_rate(None, user, "upload", self.client_address())
         quota = config.attachment_daily_bytes
@@ -1309,27 +1310,38 @@ class ChatService:
         )
         return upload.attachment
 
-    def attachment_file(
+    def attachment(
         self, user: Identity, upload_id: str, thumbnail: bool = False
-    ) -> tuple[Upload, bytes]:
-        """An uploaded file (or its thumbnail) and its record, for *user*: only
-        who may read its room now (the URL is no capability), and before it is
-        sent only its uploader. A removed upload, one of a deleted message and
-        one in a room the user may not read are refused alike.
+    ) -> Upload:
+        """The record of an uploaded file (or of its thumbnail), for *user*:
+        only who may read its room now (the URL is no capability), and before
+        it is sent only its uploader. A removed upload, one of a deleted
+        message and one in a room the user may not read are refused alike.
 
-        :raises ChatError: ``not_found``, ``login_required``.
+        :raises ChatError: ``not_found``.
         """
-        keeper = self._keeper()
-        upload = keeper.uploads.get(upload_id)
-        if upload is not None and (
-            upload.uploader_id == user.id
-            if upload.message_id is None
-            else self._may_read(user, upload.room)
+        upload = self._keeper().uploads.get(upload_id)
+        if (
+            upload is not None
+            and (upload.thumbnail or not thumbnail)
+            and (
+                upload.uploader_id == user.id
+                if upload.message_id is None
+                else self._may_read(user, upload.room)
+            )
         ):
-            content = keeper.content(upload, thumbnail)
-            if content is not None:
-                return upload, content
+            return upload
         raise ChatError("not_found", "There is no such file.")
+
+    def attachment_content(self, upload: Upload, thumbnail: bool = False) -> bytes:
+        """The bytes of *upload* (see :meth:`attachment` for who may).
+
+        :raises ChatError: ``not_found`` (removed meanwhile).
+        """
+        content = self._keeper().content(upload, thumbnail)
+        if content is None:
+            raise ChatError("not_found", "There is no such file.")
+        return content
 
     def sweep_attachments(self) -> int:
         """Remove uploads nobody sent within the hour, and those of deleted
@@ -1350,7 +1362,7 @@ class ChatService:
             if conversations is not None
             else set()
         )
-        candidates = set(self.config.rooms or self.store.rooms()) | mine
+        candidates = set(self.config.rooms or ()) | set(self.store.rooms()) | mine
         return sorted(
             room for room in candidates if self._may_read(user, room, member_of=mine)
         )

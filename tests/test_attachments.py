@@ -276,7 +276,9 @@ def test_guests_upload_when_the_host_allows_it() -> None:
 
 
 def test_no_uploads_where_the_user_may_not_post(site: Site) -> None:
-    site.app.extensions["chatroom"].policy.can_post = lambda user, room: room != "news"
+    policy = site.app.extensions["chatroom"].policy
+    policy.can_post = lambda user, room: room != "news"
+    policy.can_join = lambda user, room: room != "staff"
     ada, linus = site.connect("ada"), site.connect("linus")
     assert upload(site.http_of(ada), image(), "a.png", room="news").status_code == 403
     room = private_room(site, "ada", "grace")
@@ -284,6 +286,9 @@ def test_no_uploads_where_the_user_may_not_post(site: Site) -> None:
     assert refused.status_code == 404
     assert refused.get_json()["error"]["code"] == "unknown_room"
     assert upload(site.http_of(ada), image(), "a.png", room=room).status_code == 201
+    # A room the host keeps the user out of: no uploads to it either.
+    kept_out = upload(site.http_of(ada), image(), "a.png", room="staff")
+    assert kept_out.status_code == 403
 
 
 def test_a_message_carries_only_its_senders_unsent_uploads_to_that_room(

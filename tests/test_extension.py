@@ -63,6 +63,8 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
             "dm": Limit(0.5, 5),
             "read": Limit(5.0, 20),
             "create_room": Limit(0.1, 3),
+            "upload": Limit(0.5, 10),
+            "search": Limit(1.0, 10),
         },
         rate_limit_disconnect=50,
         guest_ttl=86400,
@@ -77,6 +79,21 @@ def test_defaults_are_documented_values_and_set_in_app_config() -> None:
         freeze_heap=True,
         edit_window=900,
         reactions=("👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅"),
+        attachment_max_bytes=10 * 1024 * 1024,
+        attachment_types=(
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+            "application/zip",
+        ),
+        attachment_max_pixels=40_000_000,
+        attachment_daily_bytes=200 * 1024 * 1024,
+        attachment_dir=None,
+        attachment_guests=False,
+        file_storage=None,
     )
     for name, (default, _) in OPTIONS.items():
         assert app.config[f"CHATROOM_{name}"] == default

@@ -161,6 +161,20 @@ def test_filters_from_in_and_dates(site: Site) -> None:
     assert code(bad) == "invalid_payload" and bad["error"]["message"]
 
 
+def test_a_fixed_room_list_still_searches_the_rooms_people_made() -> None:
+    site = Site(USERS, CHATROOM_ROOMS=["lobby"])
+    try:
+        policy = site.app.extensions["chatroom"].policy
+        policy.can_create_room = lambda user, room, kind: True
+        ada, grace = site.connect("ada"), site.connect("grace")
+        made = call(ada, "create room", {"room": "bikeshed"})
+        assert made["ok"] is True, made
+        post(ada, "the ocelot colour", room="bikeshed")
+        assert texts(search(grace, "ocelot")) == ["the ocelot colour"]
+    finally:
+        site.close()
+
+
 def test_bad_searches_get_clear_errors(site: Site) -> None:
     ada = site.connect("ada")
     for payload in (

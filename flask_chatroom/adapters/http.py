@@ -54,6 +54,7 @@ HTTP_STATUS = {
     "not_found": 404,
     "invalid_payload": 400,
     "rate_limited": 429,
+    "muted": 403,
     "invalid_attachment": 400,
     "attachment_refused": 422,
     "unsupported": 501,
@@ -248,7 +249,7 @@ def upload_api(room: str) -> tuple[Response, int]:
         except RequestEntityTooLarge:
             raise ChatError(
                 "attachment_refused",
-                f"Files are at most {limit // (1024 * 1024) or 1} MB.",
+                f"Files are at most {limit / (1024 * 1024):.1f} MB.",
                 reason="too_large",
             ) from None
         if sent is None:
@@ -276,10 +277,17 @@ def attachment_thumbnail(upload_id: str) -> Response | tuple[Response, int]:
 
 def _serve_file(upload_id: str, thumbnail: bool) -> Response | tuple[Response, int]:
     service = get_service()
+    etag = upload_id + (".thumb" if thumbnail else "")
     try:
         user = service.current_user()
         service.admit_request()
-        upload, content = service.attachment_file(user, upload_id, thumbnail)
+        upload = service.attachment(user, upload_id, thumbnail)
+        if etag in request.if_none_match:  # still allowed: not even loaded
+            response = Response(status=304)
+            response.set_etag(etag)
+            response.headers["Cache-Control"] = "private, no-cache"
+            return response
+        content = service.attachment_content(upload, thumbnail)
     except ChatError as exc:
         return _api_error(exc)
     attachment = upload.attachment
@@ -292,7 +300,7 @@ def _serve_file(upload_id: str, thumbnail: bool) -> Response | tuple[Response, i
         mimetype=mimetype,
         as_attachment=not inline,
         download_name=attachment.name,
-        etag=upload.id + (".thumb" if thumbnail else ""),
+        etag=etag,
         conditional=True,
         max_age=0,
     )
