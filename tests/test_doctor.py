@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,17 @@ def test_a_placeholder_or_short_secret_key_is_an_error(tmp_path: Path) -> None:
         code, out = doctor(app)
         assert code == 1, key
         assert "SECRET_KEY looks like a placeholder or is short" in out
+
+
+def test_uploads_without_libmagic_are_an_error(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    app = host(tmp_path)
+    code, out = doctor(app)
+    assert "libmagic decides uploads' types." in out
+    # As on a machine without the library: importing python-magic fails.
+    monkeypatch.setitem(sys.modules, "magic", None)
+    code, out = doctor(app)
+    assert code == 1
+    assert "ERROR   file types: libmagic" in out
+    assert "apt-get install libmagic1" in out

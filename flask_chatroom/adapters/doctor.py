@@ -16,6 +16,7 @@ from flask import Flask
 
 from ..config import shared_redis_url
 from ..service import ChatService, get_service
+from ..uploads import sniff
 from ..vendor import SOCKETIO_CLIENT_VERSION
 
 #: Words that mark a SECRET_KEY as an example value nobody replaced.
@@ -233,6 +234,24 @@ def check_client_version() -> Finding:
     )
 
 
+def check_file_types(state: ChatService) -> Finding | None:
+    """Whether uploads can have their type decided (libmagic is loadable)."""
+    if state.attachments is None:
+        return None
+    try:
+        sniff(b"%PDF-1.4\n")
+    except RuntimeError:
+        return Finding(
+            "error",
+            "file types",
+            "libmagic, which decides an upload's type from its content, is not "
+            "installed: every upload is refused.",
+            "Install libmagic (Debian/Ubuntu: apt-get install libmagic1; macOS: "
+            "brew install libmagic).",
+        )
+    return Finding("ok", "file types", "libmagic decides uploads' types.")
+
+
 def run_checks(app: Flask, workers: int | None = None) -> list[Finding]:
     """Every check, in order, for *app* (call inside its app context)."""
     state = get_service(app)
@@ -246,5 +265,6 @@ def run_checks(app: Flask, workers: int | None = None) -> list[Finding]:
         check_secret_key(app),
         *check_database(state, socketio, count),
         check_client_version(),
+        check_file_types(state),
     ]
     return [finding for finding in findings if finding is not None]
