@@ -3,6 +3,7 @@ import { test } from "node:test";
 
 import {
   DONE, FAILED, LOST, MAX_ATTACHMENTS, TOO_MANY, UPLOADING, Uploads, readAnswer, sendFile,
+  tooLarge,
 } from "../../flask_chatroom/static/chatroom/uploads.js";
 
 // An XMLHttpRequest that records what was asked and answers when told.
@@ -201,4 +202,18 @@ test("uploads: past MAX_ATTACHMENTS a file fails at once, without a request", ()
   uploads.remove(uploads.list[0]);
   uploads.remove(extra);
   assert.equal(uploads.add({ name: "now", size: 1 }).state, UPLOADING);
+});
+
+test("uploads: a file over the server's limit fails at once, without a request", () => {
+  const started = [];
+  const uploads = new Uploads({ maxBytes: 10 * 1024 * 1024, start: (entry) => {
+    started.push(entry);
+    return { abort() {} };
+  } });
+  const big = uploads.add({ name: "huge.zip", size: 10 * 1024 * 1024 + 1 });
+  assert.equal(big.state, FAILED);
+  assert.equal(big.error.message, "This file is too large: files are at most 10 MB.");
+  assert.equal(uploads.add({ name: "fits.zip", size: 10 * 1024 * 1024 }).state, UPLOADING);
+  assert.equal(started.length, 1);
+  assert.equal(tooLarge(512 * 1024), "This file is too large: files are at most 1 MB.");
 });

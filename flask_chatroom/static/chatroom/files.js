@@ -45,8 +45,11 @@ export class FileComposer {
   constructor(chat) {
     this.chat = chat;
     this.api = chat.root.dataset.api || null;
+    // data-attachments: uploads are on, files up to this many bytes.
+    const max = Number(chat.root.dataset.attachments);
+    this.maxBytes = max > 0 ? max : null;
     this.rooms = new Map(); // room -> Uploads
-    this.allowed = Boolean(this.api);
+    this.allowed = Boolean(this.api) && chat.root.hasAttribute("data-attachments");
     this.dragDepth = 0;
     const root = chat.root;
     this.button = part(root, "attach");
@@ -89,7 +92,8 @@ export class FileComposer {
   // Whether this user may attach files here (an API to upload to, and the
   // server's word in "welcome").
   setAllowed(allowed) {
-    this.allowed = Boolean(allowed && this.api);
+    this.allowed = Boolean(allowed && this.api) &&
+      this.chat.root.hasAttribute("data-attachments");
     this.button.hidden = !this.allowed;
   }
 
@@ -185,6 +189,7 @@ export class FileComposer {
     let uploads = this.rooms.get(room);
     if (!uploads) {
       uploads = new Uploads({
+        maxBytes: this.maxBytes,
         start: (upload, { progress, done }) => sendFile({
           url: this.api + "/rooms/" + encodeURIComponent(room) + "/attachments",
           file: upload.file,

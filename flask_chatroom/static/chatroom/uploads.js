@@ -20,6 +20,12 @@ export const MAX_ATTACHMENTS = 10;
 export const LOST = "The upload failed; check your connection and try again.";
 export const TOO_MANY = "A message can carry at most " + MAX_ATTACHMENTS + " files.";
 
+// The sentence for a file over *maxBytes*, as the server says it ("10 MB").
+export function tooLarge(maxBytes) {
+  const mb = Math.max(1, Math.floor(maxBytes / (1024 * 1024)));
+  return "This file is too large: files are at most " + mb + " MB.";
+}
+
 const STATUS_MESSAGES = {
   400: "The server refused this file.",
   401: "Sign in to attach files.",
@@ -102,10 +108,12 @@ export function sendFile({ url, file, csrf = null, makeXhr, makeForm, onProgress
 }
 
 // The uploads of one composer (one room): start(upload, {progress, done})
-// sends a file and returns {abort()}; onChange(upload|null) redraws.
+// sends a file and returns {abort()}; onChange(upload|null) redraws. A file
+// over *maxBytes* (the server's limit, when known) fails without being sent.
 export class Uploads {
-  constructor({ start, onChange = () => {} }) {
+  constructor({ start, onChange = () => {}, maxBytes = null }) {
     this.start = start;
+    this.maxBytes = maxBytes;
     this.onChange = onChange;
     this.list = [];
     this.next = 0;
@@ -126,7 +134,8 @@ export class Uploads {
       .map((upload) => upload.attachment);
   }
 
-  // Start uploading *file*; a file past MAX_ATTACHMENTS fails at once.
+  // Start uploading *file*; a file past MAX_ATTACHMENTS, or too large, fails
+  // at once.
   add(file) {
     this.next += 1;
     const upload = {
@@ -146,6 +155,12 @@ export class Uploads {
     if (counted > MAX_ATTACHMENTS) {
       upload.state = FAILED;
       upload.error = { code: "too_many", message: TOO_MANY };
+      this.onChange(upload);
+      return upload;
+    }
+    if (this.maxBytes !== null && upload.size > this.maxBytes) {
+      upload.state = FAILED;
+      upload.error = { code: "too_large", message: tooLarge(this.maxBytes) };
       this.onChange(upload);
       return upload;
     }
