@@ -154,7 +154,10 @@ class Held:
     def __init__(self, tab: Tab) -> None:
         self.tab = tab
         self.routes: list[Any] = []
-        tab.page.route(UPLOADS, self.routes.append)
+        tab.page.route(UPLOADS, self.hold)
+
+    def hold(self, route: Any) -> None:
+        self.routes.append(route)
 
     def wait(self, count: int = 1) -> None:
         for _ in range(200):
@@ -165,7 +168,7 @@ class Held:
 
     def release(self) -> None:
         """Let the held uploads go on, and those to come."""
-        self.tab.page.unroute(UPLOADS)
+        self.tab.page.unroute(UPLOADS, self.hold)
         routes, self.routes = self.routes, []
         for route in routes:
             route.continue_()
@@ -353,7 +356,7 @@ def test_cancel_an_upload_on_its_way(browsing: Browsing, server: LiveServer) -> 
             break
         grace.page.wait_for_timeout(50)
     assert any(url.endswith("/attachments") for url in failed), failed
-    grace.page.unroute(UPLOADS)
+    grace.page.unroute(UPLOADS, held.hold)
     # Nothing is sent with the next message.
     grace.send("no files here")
     wait_sent(grace, "no files here")
