@@ -554,6 +554,11 @@ def test_chips_and_search_results_fit_a_320_px_screen(
         "files-narrow",
         viewport={"width": 320, "height": 568},
     )
+    # The Attach button fits beside the text box, whose placeholder still
+    # shows whole (its short form) without scrolling.
+    expect(attach_button(linus)).to_be_in_viewport()
+    expect(linus.part("send")).to_be_in_viewport()
+    assert linus.input.evaluate("el => el.scrollHeight <= el.clientHeight + 1")
     held = Held(linus)
     long_name = "a-very-long-file-name-that-goes-on-and-on-" * 3 + ".png"
     attach(

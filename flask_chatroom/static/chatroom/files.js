@@ -15,6 +15,9 @@
 import { humanSize, readAttachments } from "./attachments.js";
 import { DONE, FAILED, UPLOADING, Uploads, sendFile } from "./uploads.js";
 
+// Narrower than this, the text box's placeholder loses its "(…)" hint.
+const NARROW_PX = 480;
+
 function part(root, name) {
   return root.querySelector("[data-chatroom-" + name + "]");
 }
@@ -85,8 +88,24 @@ export class FileComposer {
     this.hint.setAttribute("aria-hidden", "true");
     this.hint.hidden = true;
     chat.log.parentNode.insertBefore(this.hint, chat.log);
+    // On a narrow widget the button leaves the text box too little room for
+    // a long placeholder: its short form (without the "(…)" hint) is shown.
+    this.placeholder = chat.input.getAttribute("placeholder") || "";
     this.setAllowed(this.allowed);
     this.bind();
+    if (typeof window.ResizeObserver === "function") {
+      new window.ResizeObserver(() => this.fitPlaceholder()).observe(chat.root);
+    } else {
+      window.addEventListener("resize", () => this.fitPlaceholder());
+    }
+  }
+
+  fitPlaceholder() {
+    const narrow = this.allowed && this.chat.root.clientWidth < NARROW_PX;
+    const text = narrow ? this.placeholder.replace(/\s*\([^)]*\)\s*$/, "") : this.placeholder;
+    if (this.placeholder && this.chat.input.getAttribute("placeholder") !== text) {
+      this.chat.input.setAttribute("placeholder", text);
+    }
   }
 
   // Whether this user may attach files here (an API to upload to, and the
@@ -95,6 +114,7 @@ export class FileComposer {
     this.allowed = Boolean(allowed && this.api) &&
       this.chat.root.hasAttribute("data-attachments");
     this.button.hidden = !this.allowed;
+    this.fitPlaceholder();
   }
 
   bind() {
