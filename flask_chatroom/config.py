@@ -167,6 +167,7 @@ class ChatConfig:
     attachment_daily_bytes: int | None
     attachment_dir: str | None
     attachment_guests: bool
+    file_storage: Any
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -357,7 +358,9 @@ DEFAULT_ATTACHMENT_TYPES = (
     "text/plain",
     "application/zip",
 )
-_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
+_MIME_TYPE = re.compile(
+    r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}"
+)
 
 
 def _mime_types(key: str, value: Any) -> tuple[str, ...]:
@@ -381,6 +384,17 @@ def _optional_directory(key: str, value: Any) -> str | None:
             f"database; got {value!r}."
         )
     return os.fspath(value)
+
+
+def _file_storage(key: str, value: Any) -> Any:
+    if value is None or all(
+        callable(getattr(value, name, None)) for name in ("save", "load", "delete")
+    ):
+        return value
+    raise ConfigError(
+        f"{key} must be a FileStorage (an object with save, load and delete, such "
+        f"as one for object storage), or None; got {value!r}."
+    )
 
 
 def _rate_limits(key: str, value: Any) -> dict[str, Limit]:
@@ -451,6 +465,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "ATTACHMENT_DAILY_BYTES": (200 * 1024 * 1024, _optional_positive_int),
     "ATTACHMENT_DIR": (None, _optional_directory),
     "ATTACHMENT_GUESTS": (False, _bool),
+    "FILE_STORAGE": (None, _file_storage),
 }
 
 

@@ -269,7 +269,17 @@ def test_a_plain_message_costs_no_extra_statement(tmp_path: Path) -> None:
     store.init_schema()
     traced.clear()
     store.add(message(text="plain"))
-    assert [sql.split()[0] for sql in traced] == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    # The room's seq, the message, its words in the search index (FTS5's own
+    # statements, traced as "-- ...", left out).
+    ours = [sql for sql in traced if not sql.startswith("--")]
+    assert [sql.split()[0] for sql in ours] == [
+        "BEGIN",
+        "INSERT",
+        "INSERT",
+        "INSERT",
+        "COMMIT",
+    ]
+    assert "chatroom_search" in ours[3]
     assert not any(
         name in sql
         for sql in traced
@@ -396,8 +406,8 @@ def test_migrating_to_version_4_keeps_the_data(database_url: str, start: int) ->
     # Two processes' worth (two engines) migrate at the same moment.
     stores = [SQLStore(engine_for(database_url)) for _ in range(2)]
     found = race([store.migrate for store in stores])
-    assert start in found and set(found) <= set(range(start, 5)), found
-    assert version_of(engine) == str(SCHEMA_VERSION) == "4"
+    assert start in found and set(found) <= set(range(start, SCHEMA_VERSION + 1))
+    assert version_of(engine) == str(SCHEMA_VERSION)
     assert set(inspect(engine).get_table_names()) >= NEW_TABLES
     store = stores[1]
     assert store.schema_status() == "ok"

@@ -4,14 +4,17 @@ setups and tests."""
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 import uuid
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import replace
 
 from ..protocol import Message, Reaction, Reply, now_ms, reply_of
+from ..search import Query, matches, words
 from .interfaces import (
     DM_PREFIX,
+    AttachmentClaimError,
     ChangeKind,
     Conversations,
     Edit,
@@ -19,6 +22,8 @@ from .interfaces import (
     MessageStore,
     RoomInfo,
     Unread,
+    Upload,
+    Uploads,
     check_new_room,
     dm_key,
     dm_members,
@@ -36,6 +41,11 @@ def with_seq(message: Message, seq: int) -> Message:
     if message.mentions:
         stored.__dict__["mentions"] = tuple(sorted(set(message.mentions)))
     return stored
+
+
+#: The folded words of a text (see :func:`~flask_chatroom.search.words`),
+#: kept for the texts searched most recently.
+_words_of = functools.lru_cache(maxsize=50_000)(words)
 
 
 def _hidden(message: Message) -> Message:
@@ -62,6 +72,9 @@ class MemoryStore(MessageStore):
         self._reactions: dict[str, list[tuple[str, str]]] = {}
         #: Rooms, members, read markers and blocks, in this process's memory.
         self.conversations = MemoryConversations(self)
+        #: What is known of uploaded files, in this process's memory.
+        self.uploads = MemoryUploads(self._lock)
+        self.uploads.carrier = lambda message_id: self._by_id.get(message_id)
 
     def _view(self, message: Message) -> Message:
         """*message* as readers get it: hidden when deleted, with reactions and
@@ -138,7 +151,7 @@ class MemoryStore(MessageStore):
                 return None
             if found.deleted:
                 return found, None
-            deleted = replace(found, deleted=True, text="", mentions=())
+            deleted = replace(found, deleted=True, text="", mentions=(), attachments=())
             self._replace(found, deleted)
             for mentioned in found.mentions:
                 self._mentions[mentioned, found.room].remove(found.seq or 0)
@@ -186,6 +199,7 @@ class MemoryStore(MessageStore):
             key = (message.sender_id, message.client_id or "")
             if message.client_id and key in self._by_client_id:
                 return self._view(self._by_id[self._by_client_id[key].id]), False
+            self.uploads.claim(message)
             seq = self._last_seq.get(message.room, 0) + 1
             self._last_seq[message.room] = seq
             stored = with_seq(message, seq)
@@ -246,10 +260,127 @@ class MemoryStore(MessageStore):
                         )
             return removed
 
+    def rooms(self) -> list[str]:
+        with self._lock:
+            return [room for room, items in self._rooms.items() if items]
+
+    def search(
+        self,
+        query: Query,
+        rooms: Collection[str],
+        *,
+        before: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[Message], str | None]:
+        """See :meth:`MessageStore.search`: a scan of every message of *rooms*
+        (the cursor is ``"ts:id"``).
+
+        :raises ValueError: *before* is not a cursor this store gave.
+        """
+        wanted = set(rooms)
+        if query.room is not None:
+            wanted &= {query.room}
+        if query.empty or not wanted or limit < 1:
+            return [], None
+        after: tuple[int, str] | None = None
+        if before is not None:
+            ts, _, message_id = before.partition(":")
+            if not ts.isdigit() or not message_id:
+                raise ValueError(f"{before!r} is not a search cursor of this store.")
+            after = (int(ts), message_id)
+        sender = None if query.sender is None else query.sender.casefold()
+        with self._lock:
+            found = [
+                m
+                for room in wanted
+                for m in self._rooms.get(room, ())
+                if not m.deleted
+                and (after is None or (m.ts, m.id) < after)
+                and (query.after is None or m.ts >= query.after)
+                and (query.before is None or m.ts < query.before)
+                and (
+                    sender is None
+                    or m.user_id == query.sender
+                    or m.client.casefold() == sender
+                )
+                and matches(_words_of(m.text), query)
+            ]
+            found.sort(key=lambda m: (m.ts, m.id), reverse=True)
+            page = [self._view(m) for m in found[:limit]]
+        last = page[-1] if len(found) > limit else None
+        return page, None if last is None else f"{last.ts}:{last.id}"
+
     def messages(self, room: str) -> Iterator[Message]:
         with self._lock:
             items = [self._view(m) for m in self._rooms.get(room, [])]
         return iter(items)
+
+
+class MemoryUploads(Uploads):
+    """Uploads in this process's memory, beside a :class:`MemoryStore` (which
+    claims them for messages under the same lock)."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._uploads: dict[str, Upload] = {}
+        self._removed: dict[str, Upload] = {}
+        #: The messages alive: a MemoryStore's, set by it.
+        self.carrier: Callable[[str], Message | None] = lambda _id: None
+
+    def claim(self, message: Message) -> None:
+        """Claim *message*'s attachments for it (under the store's lock), or
+        raise :class:`AttachmentClaimError` claiming none."""
+        for attachment in message.attachments:
+            upload = self._uploads.get(attachment.id)
+            if (
+                upload is None
+                or upload.uploader_id != message.sender_id
+                or upload.room != message.room
+                or upload.message_id is not None
+            ):
+                raise AttachmentClaimError(attachment.id)
+        for attachment in message.attachments:
+            self._uploads[attachment.id] = replace(
+                self._uploads[attachment.id], message_id=message.id
+            )
+
+    def add(self, upload: Upload) -> None:
+        with self._lock:
+            self._uploads[upload.id] = upload
+
+    def get(self, upload_id: str) -> Upload | None:
+        with self._lock:
+            return self._uploads.get(upload_id)
+
+    def uploaded_since(self, uploader_id: str, ts: int) -> int:
+        with self._lock:
+            every = [*self._uploads.values(), *self._removed.values()]
+        return sum(
+            u.attachment.size
+            for u in every
+            if u.uploader_id == uploader_id and u.ts >= ts
+        )
+
+    def expired(self, unsent_before: int, limit: int = 500) -> list[Upload]:
+        with self._lock:
+            uploads = list(self._uploads.values())
+        found = []
+        for upload in uploads:
+            if upload.message_id is None:
+                gone = upload.ts < unsent_before
+            else:
+                carrier = self.carrier(upload.message_id)
+                gone = carrier is None or carrier.deleted
+            if gone:
+                found.append(upload)
+        return found[:limit]
+
+    def remove(self, upload_ids: Collection[str]) -> None:
+        with self._lock:
+            for upload_id in upload_ids:
+                upload = self._uploads.pop(upload_id, None)
+                if upload is not None:
+                    self._removed[upload_id] = upload
 
 
 class MemoryConversations(Conversations):

@@ -6,10 +6,19 @@ import os
 from dataclasses import dataclass
 
 from ..config import ChatConfig, ConfigError
-from .interfaces import Conversations, MessageStore, Presence, RateLimiter, UserData
+from .files import DirectoryFileStorage, MemoryFileStorage
+from .interfaces import (
+    Conversations,
+    FileStorage,
+    MessageStore,
+    Presence,
+    RateLimiter,
+    Uploads,
+    UserData,
+)
 from .local import LocalLimiter, LocalPresence, LocalUserData
 from .memory import MemoryStore
-from .sql import SQLStore, sqlite_engine
+from .sql import SQLFileStorage, SQLStore, sqlite_engine
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,28 @@ def conversations_of(store: MessageStore) -> Conversations:
         f"{type(store).__name__} keeps no rooms, members or read markers; the chat's "
         "conversations need SQLStore or MemoryStore (CHATROOM_DATABASE_URL)."
     )
+
+
+def uploads_of(store: MessageStore) -> Uploads | None:
+    """The uploads kept beside *store* (which claims them for messages), or
+    ``None`` for a host's own store: attachments are then turned off."""
+    if isinstance(store, (SQLStore, MemoryStore)):
+        return store.uploads
+    return None
+
+
+def make_file_storage(config: ChatConfig, store: MessageStore) -> FileStorage:
+    """Where uploaded files go: the host's ``CHATROOM_FILE_STORAGE`` (object
+    storage, say), else ``CHATROOM_ATTACHMENT_DIR`` when set, else the chat's
+    database (this process's memory with ``memory://``)."""
+    if config.file_storage is not None:
+        file_storage: FileStorage = config.file_storage
+        return file_storage
+    if config.attachment_dir is not None:
+        return DirectoryFileStorage(config.attachment_dir)
+    if isinstance(store, SQLStore):
+        return SQLFileStorage(store)
+    return MemoryFileStorage()
 
 
 def local_backends(config: ChatConfig) -> Backends:

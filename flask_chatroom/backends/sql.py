@@ -28,6 +28,7 @@ from sqlalchemy import (
     Column,
     Engine,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -48,18 +49,24 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from ..protocol import Message, Reaction, Reply, now_ms, reply_of
+from ..protocol import Attachment, Message, Reaction, Reply, now_ms, reply_of
+from ..search import Query
+from . import fulltext
 from .interfaces import (
     DM_PREFIX,
     SCHEMA_VERSION,
+    AttachmentClaimError,
     ChangeKind,
     Conversations,
     Edit,
+    FileStorage,
     MessageChange,
     MessageStore,
     RoomInfo,
     SchemaError,
     Unread,
+    Upload,
+    Uploads,
     check_new_room,
     dm_key,
     dm_members,
@@ -89,6 +96,9 @@ messages_table = Table(
     # the room's change_seq of this message's latest change.
     Column("reply_to", String(32), nullable=True),
     Column("change_seq", BigInteger, nullable=True),
+    # Version 5: the files it carries, as a JSON list of Attachment.to_wire()
+    # (null for none; they never change, so reads need no join).
+    Column("attachments", Text, nullable=True),
     UniqueConstraint("room", "seq", name="uq_chatroom_messages_room_seq"),
     UniqueConstraint("sender_id", "client_id", name="uq_chatroom_messages_client_id"),
     Index("ix_chatroom_messages_ts", "ts"),
@@ -203,6 +213,37 @@ reactions_table = Table(
 )
 
 
+# -- schema version 5: attachments ---------------------------------------------------
+
+attachments_table = Table(
+    "chatroom_attachments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("room", String(64), nullable=False),
+    Column("uploader_id", String(255), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    # The Attachment as messages show it, as JSON.
+    Column("data", Text, nullable=False),
+    Column("served_inline", Boolean, nullable=False, default=False),
+    Column("thumbnail", Boolean, nullable=False, default=False),
+    # The message that carries it, once sent.
+    Column("message_id", String(32), nullable=True),
+    # Removed (its files deleted); the row stays a while for the daily quota.
+    Column("removed", Boolean, nullable=False, default=False),
+    Index("ix_chatroom_attachments_message_id", "message_id"),
+    Index("ix_chatroom_attachments_uploader_id_ts", "uploader_id", "ts"),
+    Index("ix_chatroom_attachments_ts", "ts"),
+)
+
+files_table = Table(
+    "chatroom_files",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+
 def _migrate_1_to_2(conn: Any) -> None:
     """Version 1 -> 2: the conversations tables (nothing in version 1 changes).
     A later version that changes one of these tables must freeze its version-2
@@ -290,12 +331,24 @@ def _migrate_3_to_4(conn: Any) -> None:
     )
 
 
+def _migrate_4_to_5(conn: Any) -> None:
+    """Version 4 -> 5: ``chatroom_messages.attachments`` (null), the uploads
+    and files tables, and the full-text index. A column is added only when
+    missing."""
+    columns = {c["name"] for c in inspect(conn).get_columns("chatroom_messages")}
+    if "attachments" not in columns:
+        conn.execute(text("ALTER TABLE chatroom_messages ADD COLUMN attachments TEXT"))
+    metadata.create_all(conn, tables=[attachments_table, files_table])
+    fulltext.create(conn)
+
+
 #: schema version -> the step that brings a database at that version to the
 #: next one, inside the caller's transaction.
 _MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
     3: _migrate_3_to_4,
+    4: _migrate_4_to_5,
 }
 
 
@@ -303,23 +356,29 @@ _INSERT_MESSAGE = insert(messages_table)
 
 _COLUMNS = (
     "id, room, seq, sender_id, sender_name, user_id, text, ts, client_id, deleted, "
-    "reply_to"
+    "reply_to, attachments"
 )
 #: What the driver path reads back of a message (a retry's answer).
 _READ_COLUMNS = _COLUMNS + ", edited_ts, change_seq"
 
 
-def _direct_sql(mark: str) -> dict[str, str]:
+def _direct_sql(mark: str, index: fulltext.Index) -> dict[str, str]:
     """The statements of :meth:`SQLStore.add` for a driver whose placeholder is
-    *mark*; the same as the SQLAlchemy Core ones."""
+    *mark*; the same as the SQLAlchemy Core ones. A message's INSERT also sets
+    *index*'s column."""
     return {
+        "mark": mark,
         "by_client_id": f"SELECT {_READ_COLUMNS} FROM chatroom_messages "
         f"WHERE sender_id = {mark} AND client_id = {mark}",
         "next_seq": f"INSERT INTO chatroom_rooms (room, last_seq) VALUES ({mark}, 1) "
         "ON CONFLICT (room) DO UPDATE SET last_seq = chatroom_rooms.last_seq + 1 "
         "RETURNING last_seq",
-        "insert": f"INSERT INTO chatroom_messages ({_COLUMNS}) "
-        f"VALUES ({', '.join([mark] * 11)})",
+        "insert": f"INSERT INTO chatroom_messages ({_COLUMNS}, {index.column}) "
+        f"VALUES ({', '.join([mark] * 12)}, {index.insert_value(mark)})",
+        # An upload the message carries: the sender's, to this room, not sent.
+        "claim": f"UPDATE chatroom_attachments SET message_id = {mark} "
+        f"WHERE id = {mark} AND uploader_id = {mark} AND room = {mark} "
+        f"AND message_id IS NULL AND removed = {mark}",
         "insert_mention": "INSERT INTO chatroom_mentions "
         f"(room, seq, user_id, message_id) VALUES ({mark}, {mark}, {mark}, {mark})",
         "mentions_of": "SELECT user_id FROM chatroom_mentions "
@@ -342,7 +401,8 @@ def _direct_sql(mark: str) -> dict[str, str]:
         "set_text": f"UPDATE chatroom_messages SET text = {mark}, edited_ts = {mark}, "
         f"change_seq = {mark} WHERE id = {mark}",
         "set_deleted": "UPDATE chatroom_messages SET deleted = "
-        f"{mark}, text = '', change_seq = {mark} WHERE id = {mark}",
+        f"{mark}, text = '', attachments = NULL, change_seq = {mark} "
+        f"WHERE id = {mark}",
         "drop_mentions": f"DELETE FROM chatroom_mentions WHERE room = {mark} "
         f"AND seq = {mark}",
         "drop_reactions": f"DELETE FROM chatroom_reactions WHERE message_id = {mark}",
@@ -357,15 +417,18 @@ def _direct_sql(mark: str) -> dict[str, str]:
     }
 
 
-_DIRECT_SQL = {"sqlite": _direct_sql("?"), "postgresql": _direct_sql("%s")}
+_DIRECT_SQL = {
+    "sqlite": _direct_sql("?", fulltext.NATIVE["sqlite"]),
+    "postgresql": _direct_sql("%s", fulltext.NATIVE["postgresql"]),
+}
 
 
 def _insert_direct(
-    cursor: Any, sql: dict[str, str], message: Message
+    cursor: Any, sql: dict[str, str], message: Message, index: fulltext.Index
 ) -> tuple[Message, bool]:
-    """Store *message* inside the caller's transaction: the message already
-    stored under its ``client_id`` (and ``False``), or *message* with its
-    ``seq`` (and ``True``)."""
+    """Store *message* inside the caller's transaction, indexed by *index*: the
+    message already stored under its ``client_id`` (and ``False``), or
+    *message* with its ``seq`` (and ``True``)."""
     if message.client_id:
         cursor.execute(sql["by_client_id"], (message.sender_id, message.client_id))
         row = cursor.fetchone()
@@ -374,6 +437,13 @@ def _insert_direct(
     cursor.execute(sql["next_seq"], (message.room,))
     seq_row: Any = cursor.fetchone()
     stored = with_seq(message, int(seq_row[0]))
+    for attachment in stored.attachments:
+        cursor.execute(
+            sql["claim"],
+            (stored.id, attachment.id, stored.sender_id, stored.room, False),
+        )
+        if cursor.rowcount != 1:
+            raise AttachmentClaimError(attachment.id)
     cursor.execute(
         sql["insert"],
         (
@@ -388,8 +458,11 @@ def _insert_direct(
             stored.client_id,
             False,
             stored.reply_to,
+            attachments_json(stored.attachments),
+            *index.insert_params(stored.text),
         ),
     )
+    index.added_direct(cursor, sql["mark"], stored.text)
     if stored.mentions:
         cursor.executemany(
             sql["insert_mention"],
@@ -423,6 +496,7 @@ class _Row:
     client_id: str | None
     deleted: bool
     reply_to: str | None
+    attachments: str | None
     edited_ts: int | None
     change_seq: int | None
 
@@ -442,7 +516,24 @@ def _row_to_message(row: Any) -> Message:
         edited_ts=row.edited_ts,
         reply_to=row.reply_to,
         change_seq=row.change_seq,
+        attachments=() if row.deleted else attachments_of(row.attachments),
     )
+
+
+def attachments_json(attachments: tuple[Attachment, ...]) -> str | None:
+    """What ``chatroom_messages.attachments`` holds for *attachments*."""
+    if not attachments:
+        return None
+    return json.dumps(
+        [a.to_wire() for a in attachments], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def attachments_of(value: str | None) -> tuple[Attachment, ...]:
+    """The attachments :func:`attachments_json` wrote."""
+    if not value:
+        return ()
+    return tuple(Attachment.from_wire(item) for item in json.loads(value))
 
 
 def _with_replies(conn: Any, messages: list[Message]) -> list[Message]:
@@ -541,6 +632,29 @@ def _with_mentions(conn: Any, room: str, messages: list[Message]) -> list[Messag
     ]
 
 
+def _with_mentions_of(conn: Any, messages: list[Message]) -> list[Message]:
+    """*messages* of any rooms, in any order, with their mentions: one query."""
+    if not messages:
+        return messages
+    rows = conn.execute(
+        select(
+            mentions_table.c.room, mentions_table.c.seq, mentions_table.c.user_id
+        ).where(
+            mentions_table.c.room.in_({m.room for m in messages}),
+            mentions_table.c.seq.in_({m.seq for m in messages}),
+        )
+    ).all()
+    found: dict[tuple[str, int], list[str]] = {}
+    for room, seq, user_id in rows:
+        found.setdefault((room, seq), []).append(user_id)
+    return [
+        replace(m, mentions=tuple(sorted(found[key])))
+        if (key := (m.room, m.seq or 0)) in found
+        else m
+        for m in messages
+    ]
+
+
 def sqlite_engine(url: str) -> Engine:
     """An engine for an SQLite file set up for the chat: WAL mode, ``synchronous
     = NORMAL`` (durable when the process dies), a busy timeout, ``BEGIN
@@ -586,6 +700,12 @@ class SQLStore(MessageStore):
     #: The dialects whose driver :meth:`add_many` talks to directly; every other
     #: database goes through SQLAlchemy Core (the same statements, portable).
     direct_dialects: frozenset[str] = frozenset(_DIRECT_SQL)
+    #: The dialects whose own full-text index (SQLite's FTS5, PostgreSQL's
+    #: ``tsvector``) is kept and searched when written through SQLAlchemy Core
+    #: (a dialect in :attr:`direct_dialects` always is); every other database
+    #: keeps a folded copy of each text searched with ``LIKE`` (see
+    #: :mod:`~flask_chatroom.backends.fulltext`).
+    search_dialects: frozenset[str] = frozenset(fulltext.NATIVE)
 
     def __init__(self, engine: Engine | Callable[[], Engine]) -> None:
         self._engine_source = engine
@@ -596,6 +716,8 @@ class SQLStore(MessageStore):
         self._writer_cursor: Any = None
         #: Rooms, members, read markers and blocks, in the same database.
         self.conversations = SQLConversations(self)
+        #: What is known of uploaded files, in the same database.
+        self.uploads = SQLUploads(self)
 
     @property
     def engine(self) -> Engine:
@@ -604,6 +726,13 @@ class SQLStore(MessageStore):
             assert callable(self._engine_source)
             self._engine = self._engine_source()
         return self._engine
+
+    @property
+    def _index(self) -> fulltext.Index:
+        """The full-text index this store keeps."""
+        name = self.engine.dialect.name
+        native = name in self.search_dialects or name in self.direct_dialects
+        return fulltext.index_for(name, native)
 
     # -- schema ------------------------------------------------------------------
 
@@ -667,6 +796,7 @@ class SQLStore(MessageStore):
                     pass
             elif version != SCHEMA_VERSION:
                 raise self._refuse(version)
+            fulltext.create(conn, self._index)
         self._ready = True
 
     def migrate(self) -> int | None:
@@ -785,6 +915,20 @@ class SQLStore(MessageStore):
                     if existing is not None:
                         return existing, False
                 stored = with_seq(message, self._next_seq(conn, message.room))
+                for attachment in stored.attachments:
+                    claimed = conn.execute(
+                        update(attachments_table)
+                        .where(
+                            attachments_table.c.id == attachment.id,
+                            attachments_table.c.uploader_id == stored.sender_id,
+                            attachments_table.c.room == stored.room,
+                            attachments_table.c.message_id.is_(None),
+                            attachments_table.c.removed.is_(False),
+                        )
+                        .values(message_id=stored.id)
+                    )
+                    if claimed.rowcount != 1:
+                        raise AttachmentClaimError(attachment.id)
                 conn.execute(
                     _INSERT_MESSAGE,
                     {
@@ -799,8 +943,10 @@ class SQLStore(MessageStore):
                         "client_id": stored.client_id,
                         "deleted": False,
                         "reply_to": stored.reply_to,
+                        "attachments": attachments_json(stored.attachments),
                     },
                 )
+                self._index.added(conn, stored.id, stored.text)
                 if stored.mentions:
                     conn.execute(
                         insert(mentions_table),
@@ -839,7 +985,10 @@ class SQLStore(MessageStore):
         try:
             if dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
-            results = [_insert_direct(cursor, sql, message) for message in messages]
+            index = self._index
+            results = [
+                _insert_direct(cursor, sql, message, index) for message in messages
+            ]
             raw.commit()
             return results
         except integrity_error:
@@ -1050,6 +1199,7 @@ class SQLStore(MessageStore):
             n = int(cursor.fetchone()[0]) + 1
             cursor.execute(sql["insert_edit"], (message_id, n, row.text, ts, editor_id))
             cursor.execute(sql["set_text"], (text, ts, change_seq, message_id))
+            self._index.edited_direct(cursor, sql["mark"], message_id, row.text, text)
             data = {"message": text, "edited_ts": ts}
             done = self._append_direct(
                 cursor, sql, row, change_seq, "edit", editor_id, data, ts
@@ -1084,13 +1234,18 @@ class SQLStore(MessageStore):
             if row.deleted:
                 raise _NoChange((_row_to_message(row), None))
             cursor.execute(sql["set_deleted"], (True, change_seq, message_id))
+            self._index.deleted_direct(cursor, sql["mark"], message_id, row.text)
             cursor.execute(sql["drop_mentions"], (row.room, row.seq))
             cursor.execute(sql["drop_reactions"], (message_id,))
             done = self._append_direct(
                 cursor, sql, row, change_seq, "delete", user_id, {}, now_ms()
             )
             deleted = replace(
-                _row_to_message(row), deleted=True, text="", change_seq=change_seq
+                _row_to_message(row),
+                deleted=True,
+                text="",
+                attachments=(),
+                change_seq=change_seq,
             )
             return deleted, done
 
@@ -1175,6 +1330,7 @@ class SQLStore(MessageStore):
                     .where(messages_table.c.id == message_id)
                     .values(text=text, edited_ts=ts)
                 )
+                self._index.edited(conn, message_id, row.text, text)
                 data = {"message": text, "edited_ts": ts}
                 change = self._append(
                     conn, row, change_seq, "edit", editor_id, data, ts
@@ -1203,8 +1359,9 @@ class SQLStore(MessageStore):
                 conn.execute(
                     update(messages_table)
                     .where(messages_table.c.id == message_id)
-                    .values(deleted=True, text="")
+                    .values(deleted=True, text="", attachments=None)
                 )
+                self._index.deleted(conn, message_id, row.text)
                 conn.execute(
                     delete(mentions_table).where(
                         mentions_table.c.room == row.room,
@@ -1223,7 +1380,11 @@ class SQLStore(MessageStore):
             answer: tuple[Message, MessageChange | None] | None = nothing.answer
             return answer
         deleted = replace(
-            _row_to_message(row), deleted=True, text="", change_seq=change.change_seq
+            _row_to_message(row),
+            deleted=True,
+            text="",
+            attachments=(),
+            change_seq=change.change_seq,
         )
         return deleted, change
 
@@ -1318,6 +1479,7 @@ class SQLStore(MessageStore):
         self._ensure_schema()
         purged = select(messages_table.c.id).where(messages_table.c.ts < older_than_ts)
         with self.engine.begin() as conn:
+            self._index.purging(conn, older_than_ts)
             for table in (mentions_table, edits_table, reactions_table, changes_table):
                 conn.execute(delete(table).where(table.c.message_id.in_(purged)))
             result = conn.execute(
@@ -1326,6 +1488,38 @@ class SQLStore(MessageStore):
         return int(result.rowcount or 0)
 
     # -- reads -------------------------------------------------------------------
+
+    def search(
+        self,
+        query: Query,
+        rooms: Collection[str],
+        *,
+        before: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[Message], str | None]:
+        """See :meth:`MessageStore.search`; through the index of
+        :mod:`~flask_chatroom.backends.fulltext`. The cursor is SQLite's
+        ``search_rowid``, or ``"ts:id"`` on other databases.
+
+        :raises ValueError: *before* is not a cursor this store gave.
+        """
+        self._ensure_schema()
+        wanted = sorted(set(rooms))
+        if query.room is not None:
+            wanted = [query.room] if query.room in wanted else []
+        if query.empty or not wanted or limit < 1:
+            return [], None
+        with self.engine.connect() as conn:
+            rows, cursor = self._index.search(
+                conn, messages_table, query, wanted, before, limit
+            )
+            page = _with_replies(
+                conn,
+                _with_reactions(
+                    conn, _with_mentions_of(conn, [_row_to_message(r) for r in rows])
+                ),
+            )
+        return page, cursor
 
     def history(
         self, room: str, *, before: int | None = None, limit: int = 50
@@ -1379,6 +1573,11 @@ class SQLStore(MessageStore):
             if not more or not page:
                 return
             last = page[-1].seq or last
+
+    def rooms(self) -> list[str]:
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(rooms_table.c.room)).scalars())
 
     def count(self) -> int:
         """How many messages are stored (all rooms)."""
@@ -1678,3 +1877,144 @@ class SQLConversations(Conversations):
                     )
                 ).scalars()
             )
+
+
+#: How long a removed upload's row stays for the daily quota (ms).
+REMOVED_KEPT_MS = 2 * 24 * 3600 * 1000
+
+
+def _upload(row: Any) -> Upload:
+    return Upload(
+        attachment=Attachment.from_wire(json.loads(row.data)),
+        room=row.room,
+        uploader_id=row.uploader_id,
+        ts=row.ts,
+        inline=bool(row.served_inline),
+        thumbnail=bool(row.thumbnail),
+        message_id=row.message_id,
+    )
+
+
+class SQLUploads(Uploads):
+    """Uploads in ``chatroom_attachments``, beside the messages that claim
+    them (:meth:`SQLStore.add` claims them in the message's transaction)."""
+
+    def __init__(self, store: SQLStore) -> None:
+        self._store = store
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (schema made on first use)."""
+        self._store._ensure_schema()
+        return self._store.engine
+
+    def add(self, upload: Upload) -> None:
+        attachment = upload.attachment
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(attachments_table).values(
+                    id=upload.id,
+                    room=upload.room,
+                    uploader_id=upload.uploader_id,
+                    ts=upload.ts,
+                    size=attachment.size,
+                    data=json.dumps(attachment.to_wire(), ensure_ascii=False),
+                    served_inline=upload.inline,
+                    thumbnail=upload.thumbnail,
+                    message_id=upload.message_id,
+                    removed=False,
+                )
+            )
+
+    def get(self, upload_id: str) -> Upload | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(attachments_table).where(
+                    attachments_table.c.id == upload_id,
+                    attachments_table.c.removed.is_(False),
+                )
+            ).first()
+        return None if row is None else _upload(row)
+
+    def uploaded_since(self, uploader_id: str, ts: int) -> int:
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(attachments_table.c.size), 0)).where(
+                    attachments_table.c.uploader_id == uploader_id,
+                    attachments_table.c.ts >= ts,
+                )
+            ).scalar_one()
+        return int(total)
+
+    def expired(self, unsent_before: int, limit: int = 500) -> list[Upload]:
+        carrier = messages_table.alias("carrier")
+        kept = (
+            select(carrier.c.id)
+            .where(
+                carrier.c.id == attachments_table.c.message_id,
+                carrier.c.deleted.is_(False),
+            )
+            .exists()
+        )
+        query = (
+            select(attachments_table)
+            .where(
+                attachments_table.c.removed.is_(False),
+                (
+                    attachments_table.c.message_id.is_(None)
+                    & (attachments_table.c.ts < unsent_before)
+                )
+                | (attachments_table.c.message_id.is_not(None) & ~kept),
+            )
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_upload(row) for row in conn.execute(query)]
+
+    def remove(self, upload_ids: Collection[str]) -> None:
+        ids = list(upload_ids)
+        with self.engine.begin() as conn:
+            if ids:
+                conn.execute(
+                    update(attachments_table)
+                    .where(attachments_table.c.id.in_(ids))
+                    .values(removed=True)
+                )
+            conn.execute(
+                delete(attachments_table).where(
+                    attachments_table.c.removed.is_(True),
+                    attachments_table.c.ts < now_ms() - REMOVED_KEPT_MS,
+                )
+            )
+
+
+class SQLFileStorage(FileStorage):
+    """Files in ``chatroom_files``, in the chat's database: every process and
+    machine that shares the database shares them (the default)."""
+
+    def __init__(self, store: SQLStore) -> None:
+        self._store = store
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (schema made on first use)."""
+        self._store._ensure_schema()
+        return self._store.engine
+
+    def save(self, key: str, data: bytes) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(files_table).values(key=key, data=data))
+
+    def load(self, key: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            data = conn.execute(
+                select(files_table.c.data).where(files_table.c.key == key)
+            ).scalar()
+        return None if data is None else bytes(data)
+
+    def delete(self, keys: Collection[str]) -> None:
+        if keys:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    delete(files_table).where(files_table.c.key.in_(list(keys)))
+                )
