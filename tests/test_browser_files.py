@@ -415,12 +415,21 @@ def test_attach_and_search_by_keyboard_alone(
     browsing: Browsing, server: LiveServer
 ) -> None:
     grace = user(browsing, server, "Grace", "files-keys")
+    # Listening from the start: Playwright turns the browser's file chooser
+    # interception on when a listener is added, without waiting for it, so a
+    # listener added just before the key press could miss the chooser.
+    choosers: list[Any] = []
+    grace.page.on("filechooser", lambda chooser: choosers.append(chooser))
     grace.input.focus()
     grace.page.keyboard.press("Shift+Tab")
     expect(attach_button(grace)).to_be_focused()
-    with grace.page.expect_file_chooser() as choosing:
-        grace.page.keyboard.press("Enter")
-    choosing.value.set_files([payload("by-keys.png", "image/png", png(30, 30))])
+    grace.page.keyboard.press("Enter")
+    for _ in range(100):
+        if choosers:
+            break
+        grace.page.wait_for_timeout(50)
+    assert len(choosers) == 1
+    choosers[0].set_files([payload("by-keys.png", "image/png", png(30, 30))])
     expect(chip(grace, "by-keys.png")).to_have_attribute("data-state", "done")
     expect(grace.input).to_be_focused()
     grace.page.keyboard.type("sent by keyboard kbdsearchword")
