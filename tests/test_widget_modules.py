@@ -16,6 +16,7 @@ STATIC = ROOT / "flask_chatroom" / "static" / "chatroom"
 NODE_TESTS = sorted((ROOT / "tests" / "js").glob("*.test.mjs"))
 #: The modules that hold the widget's logic: no DOM, so Node can test them.
 DOM_FREE = [
+    "attachments.js",
     "changes.js",
     "connection.js",
     "errors.js",
@@ -27,10 +28,13 @@ DOM_FREE = [
     "people.js",
     "replies.js",
     "rooms.js",
+    "search.js",
+    "uploads.js",
 ]
 #: The widget's parts that draw in the page besides widget.js: what a reader can
-#: do with a message (messages.js), its toolbar and forms, its reactions.
-DOM_PARTS = ["actions.js", "messages.js", "reactions.js"]
+#: do with a message (messages.js), its toolbar and forms, its reactions; the
+#: composer's files (files.js) and the page's search (searchui.js).
+DOM_PARTS = ["actions.js", "files.js", "messages.js", "reactions.js", "searchui.js"]
 IMPORT = re.compile(r'^import\b[^;]*?\bfrom\s+"\./([\w-]+\.js)";', re.M)
 
 
@@ -81,9 +85,14 @@ def test_chat_js_loads_the_widget_which_loads_the_logic_modules() -> None:
     modules = {path.name for path in STATIC.glob("*.js")}
     assert modules == {*DOM_FREE, *DOM_PARTS, "widget.js", "chat.js"}
     assert imports("chat.js") == ["widget.js"]
-    assert set(imports("widget.js")) <= {*DOM_FREE, "messages.js"}
+    assert set(imports("widget.js")) <= {
+        *DOM_FREE,
+        "messages.js",
+        "files.js",
+        "searchui.js",
+    }
     assert set(imports("messages.js")) <= {*DOM_FREE, *DOM_PARTS} - {"messages.js"}
-    for part in ("actions.js", "reactions.js"):
+    for part in ("actions.js", "reactions.js", "files.js", "searchui.js"):
         assert set(imports(part)) <= set(DOM_FREE), part
 
 

@@ -74,3 +74,70 @@ export class FakeSocket {
     return this.requests.filter((request) => request.event === event).pop();
   }
 }
+
+// A stand-in for the page's document, for modules that build nodes in the
+// document they are handed (markup.js, attachments.js): elements keep their
+// tag, class, attributes, text and children, and read back as HTML.
+export class FakeElement {
+  constructor(tag) {
+    this.tagName = tag.toUpperCase();
+    this.localName = tag;
+    this.className = "";
+    this.attributes = {};
+    this.childNodes = [];
+    this.dataset = {};
+    this.text = null;
+  }
+
+  set textContent(value) {
+    this.childNodes = [];
+    this.text = String(value);
+  }
+
+  get textContent() {
+    return this.text !== null ? this.text
+      : this.childNodes.map((child) => child.textContent).join("");
+  }
+
+  appendChild(child) {
+    this.text = this.text === "" ? null : this.text;
+    this.childNodes.push(child);
+    return child;
+  }
+
+  setAttribute(name, value) {
+    this.attributes[name] = String(value);
+  }
+
+  getAttribute(name) {
+    return name in this.attributes ? this.attributes[name] : null;
+  }
+
+  get children() {
+    return this.childNodes.filter((child) => child instanceof FakeElement);
+  }
+
+  // Every element under this one (itself first) with this tag.
+  all(tag) {
+    const found = this.localName === tag ? [this] : [];
+    for (const child of this.children) {
+      found.push(...child.all(tag));
+    }
+    return found;
+  }
+
+  html() {
+    const attrs = Object.keys(this.attributes).sort()
+      .map((name) => ` ${name}="${this.attributes[name]}"`).join("");
+    const cls = this.className ? ` class="${this.className}"` : "";
+    const inner = this.text !== null ? this.text
+      : this.childNodes.map((child) => (child instanceof FakeElement ? child.html()
+        : child.textContent)).join("");
+    return `<${this.localName}${cls}${attrs}>${inner}</${this.localName}>`;
+  }
+}
+
+export const fakeDocument = {
+  createElement: (tag) => new FakeElement(tag),
+  createTextNode: (text) => ({ nodeType: 3, textContent: String(text) }),
+};

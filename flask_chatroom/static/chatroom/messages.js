@@ -9,12 +9,14 @@
  * room) and runs what the toolbar starts: edit in place, delete after an
  * inline confirmation, reply (the bar above the text box), react (the emoji
  * picker, the chips), and going to a quoted message (loading older history
- * when it is not shown yet).
+ * when it is not shown yet). A message's files (attachments.js) are drawn
+ * below its text, and go when it is deleted.
  * User text is only ever put in the page as text nodes, or as the elements
  * markup.js builds itself: never through innerHTML.
  */
 
 import { Confirm, Editor, ReplyBar, drawQuote, drawToolbar } from "./actions.js";
+import { drawAttachments, readAttachments } from "./attachments.js";
 import { ChangeFeed, EarlyChanges, PERSONAL, applyChange, readReactions, refreshState,
          stateOf, withinWindow } from "./changes.js";
 import { NO_ANSWER, describeError } from "./errors.js";
@@ -63,6 +65,11 @@ export function appendText(parent, text, names = []) {
 function parseInert(html) {
   // A document of its own, never rendered: no script runs, nothing loads.
   return new window.DOMParser().parseFromString(html, "text/html").body;
+}
+
+// A payload's attachments as the message draws them.
+function filesOf(data) {
+  return readAttachments(data.attachments, document.baseURI);
 }
 
 function fullTime(ts) {
@@ -140,6 +147,7 @@ export class MessageFeatures {
   setup(item, data, personal = false) {
     const state = stateOf(data, this.myId, personal);
     state.quote = quoteOf(data.reply_to);
+    state.files = filesOf(data);
     this.states.set(item, state);
     this.applyEarly(this.roomOf(data), data.id, state);
     if (data.user_id !== null && data.user_id !== undefined) {
@@ -166,7 +174,9 @@ export class MessageFeatures {
     if (typeof data.message === "string") {
       const fresh = stateOf(data, this.myId, personal, state);
       const quote = quoteOf(data.reply_to) || state.quote;
-      Object.assign(state, fresh, { ts: fresh.ts === null ? state.ts : fresh.ts, quote: quote });
+      const files = Array.isArray(data.attachments) ? filesOf(data) : state.files;
+      Object.assign(state, fresh, { ts: fresh.ts === null ? state.ts : fresh.ts, quote: quote,
+                                    files: files });
       this.applyEarly(this.roomOf(data), data.id, state);
       this.draw(item, state, true);
     } else if (this.applyEarly(this.roomOf(data), data.id, state)) {
@@ -199,6 +209,9 @@ export class MessageFeatures {
     }
     if (refreshState(state, data, this.myId, personal)) {
       state.quote = quoteOf(data.reply_to) || state.quote;
+      if (Array.isArray(data.attachments) || state.deleted) {
+        state.files = filesOf(data);
+      }
       this.draw(item, state, true);
     } else if (typeof data.html === "string" && !state.html && !state.deleted &&
                data.message === state.text) {
@@ -217,6 +230,7 @@ export class MessageFeatures {
       this.drawText(item, state);
       this.drawEdited(item, state);
       this.drawQuote(item, state);
+      this.drawFiles(item, state);
     }
     this.drawReactions(item, state);
     this.drawTools(item);
@@ -255,6 +269,27 @@ export class MessageFeatures {
     }
   }
 
+  // The message's files below its text (none once it is deleted); redrawn
+  // only when they change, so that images do not load again.
+  drawFiles(item, state) {
+    const files = state.deleted || !state.files ? [] : state.files;
+    const key = files.map((file) => file.id).join(" ");
+    let box = item.querySelector(".chatroom__files");
+    if (box && box.dataset.files === key) {
+      return;
+    }
+    if (box) {
+      box.parentNode.removeChild(box);
+    }
+    box = drawAttachments(document, files);
+    if (!box) {
+      return;
+    }
+    box.dataset.files = key;
+    const after = item.querySelector(".chatroom__editor") || item.querySelector(".chatroom__text");
+    item.insertBefore(box, after ? after.nextSibling : null);
+  }
+
   drawEdited(item, state, editedTs = state.editedTs) {
     const meta = item.querySelector(".chatroom__meta");
     let marker = meta.querySelector(".chatroom__edited");
@@ -287,7 +322,8 @@ export class MessageFeatures {
     drawReactions(item, state.deleted ? [] : state.reactions, {
       nameOf: (id) => this.nameOf(id),
       onToggle: (emoji, on, chip) => this.react(item, emoji, on, chip),
-      after: item.querySelector(".chatroom__editor") || item.querySelector(".chatroom__text"),
+      after: item.querySelector(".chatroom__files") ||
+        item.querySelector(".chatroom__editor") || item.querySelector(".chatroom__text"),
       enabled: Boolean(item.dataset.id),
     });
   }
@@ -640,6 +676,16 @@ export class MessageFeatures {
     if (this.picker.open && item.contains(this.picker.element)) {
       this.picker.close(false);
     }
+  }
+
+  // The log is replaced (a window of older messages, or back to the latest):
+  // nothing stays open in the messages that go.
+  clearLog() {
+    this.cancelEdit(false);
+    this.closeConfirm(false);
+    this.picker.close(false);
+    window.clearTimeout(this.highlightTimer);
+    this.highlighted = null;
   }
 
   // The reader goes to another room.

@@ -5,6 +5,10 @@
  * messages until the server has them), messagelog.js (the order of the log)
  * and people.js (who is here, who is typing); with the switcher (data-switcher),
  * rooms.js (the rooms, unread counts, read markers) and mentions.js (@names).
+ * Files attached in the composer are files.js's (uploads.js sends them); the
+ * full page's search is searchui.js's (search.js): a result is shown in its
+ * room with the messages around it, loading older pages when they are near,
+ * else showing that page alone with "Jump to latest" (the log is "detached").
  * What a reader can do with a message (edit, delete, reply, react) and the
  * rooms' changes to messages, applied exactly once, are messages.js's.
  * User text is only ever set with textContent: nothing a user sends becomes
@@ -15,14 +19,18 @@
 
 import { Connection } from "./connection.js";
 import { NO_ANSWER, describeError } from "./errors.js";
+import { FileComposer } from "./files.js";
 import { MessageLog } from "./messagelog.js";
 import { MessageFeatures } from "./messages.js";
 import { FAILED, Outbox, SENT } from "./outbox.js";
 import { insertMention, matchNames, mentionQuery } from "./mentions.js";
 import { Blocked, Me, Typers, TypingSignal, authorOf, personKey, readPresence } from "./people.js";
+import { findOriginal } from "./replies.js";
 import {
   JoinedRooms, ReadMarker, RoomList, RoomsRefresher, mentionsUser, tabTitle,
 } from "./rooms.js";
+import { JUMP_PAGES, contextRequest } from "./search.js";
+import { SearchPanel } from "./searchui.js";
 
 const STATES = {
   connecting: "Connecting…",
@@ -167,6 +175,9 @@ export class Chat {
         if (entry.replyTo) {
           payload.reply_to = entry.replyTo;
         }
+        if (entry.attachments && entry.attachments.length) {
+          payload.attachments = entry.attachments.map((attachment) => attachment.id);
+        }
         this.connection.request("message broadcast", payload, done);
       },
       canSend: () => this.connection.canSend(),
@@ -183,10 +194,15 @@ export class Chat {
 
     this.olderWaiters = []; // called back when the page of older messages is in
     this.features = null; // what readers can do with messages (after the parts exist)
+    // A page of older messages shown alone (a search result in its context):
+    // {top: its newest seq, liveSeq: the newest seq of the room seen}, or null.
+    this.detached = null;
+    this.latestLoading = false;
+    this.latest = this.makeLatest();
 
     this.connection = new Connection({
       room: this.room,
-      lastSeq: () => this.messages.lastSeq,
+      lastSeq: () => (this.detached ? this.detached.liveSeq : this.messages.lastSeq),
       changesSince: (room) => (this.features ? this.features.cursorOf(room) : null),
       onState: (state) => this.setState(state),
       onError: (text) => this.showError(text),
@@ -203,6 +219,11 @@ export class Chat {
       },
     });
     this.features = new MessageFeatures(this);
+    this.files = new FileComposer(this);
+    const searchForm = part(root, "search");
+    this.search = searchForm ? new SearchPanel(this, searchForm, {
+      onOpen: (result) => this.showMessage(result),
+    }) : null;
     this.socket = window.io(root.dataset.namespace || "/", {
       path: root.dataset.socketioPath || "/socket.io/",
       forceNew: true,
@@ -267,9 +288,27 @@ export class Chat {
     return note;
   }
 
+  // "Jump to latest": shown while the log shows an older page alone; it
+  // brings back the room's latest messages.
+  makeLatest() {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "chatroom__jump chatroom__latest";
+    button.setAttribute("data-chatroom-latest", "");
+    button.textContent = "Jump to latest ↓";
+    button.hidden = true;
+    this.jump.parentNode.appendChild(button);
+    button.addEventListener("click", () => this.jumpToLatest((ok) => {
+      if (ok) {
+        this.log.focus({ preventScroll: true });
+      }
+    }));
+    return button;
+  }
+
   setUnseen(count) {
     this.unseen = count;
-    this.jump.hidden = count === 0;
+    this.jump.hidden = count === 0 || this.detached !== null;
     this.jump.textContent = count === 1 ? "1 new message ↓" : count + " new messages ↓";
   }
 
@@ -347,6 +386,9 @@ export class Chat {
     }
     this.moderator = data.moderator === true;
     this.features.welcome(data);
+    if (data.attachments === false) {
+      this.files.setAllowed(false); // the server takes no files from this user
+    }
     this.nicknames = data.nicknames === true;
     if (this.renameButton) {
       this.renameButton.hidden = !this.nicknames || !this.renameForm ||
@@ -412,19 +454,41 @@ export class Chat {
   // allows (the outbox keeps its client_id through every retry).
   send() {
     const text = this.input.value;
-    if (!text.trim()) {
+    const hasFiles = this.files.current().size > 0;
+    if (!text.trim() && !hasFiles) {
+      return;
+    }
+    if (this.files.busy) {
+      this.showError("Wait until the files are uploaded (or cancel them), then send.");
+      return;
+    }
+    const attachments = this.files.ready();
+    if (!text.trim() && !attachments.length) {
+      this.showError("None of the files could be uploaded: remove them, or write a message.");
+      return;
+    }
+    if (this.detached) {
+      // Your message goes below the room's latest ones: back to them first.
+      this.jumpToLatest((ok) => {
+        if (ok) {
+          this.send();
+        }
+      });
       return;
     }
     this.input.value = "";
+    this.files.clear();
     this.typing.stop();
     this.showError("");
     const entry = this.outbox.add(text);
     entry.room = this.room;
     entry.log = this.messages;
+    entry.attachments = attachments;
     const quote = this.features.takeReply();
     entry.replyTo = quote ? quote.id : null;
     entry.item = this.render({ client: this.identity.name || "You", message: text,
-                               ts: Date.now(), reply_to: quote }, true);
+                               ts: Date.now(), reply_to: quote,
+                               attachments: attachments }, true);
     this.setSendState(entry);
     this.messages.append(entry.item);
     this.log.appendChild(entry.item);
@@ -907,6 +971,12 @@ export class Chat {
     if (!data || !Array.isArray(data.messages) || !this.isThisRoom(data.room)) {
       return;
     }
+    if (this.detached) {
+      // Not shown: noted as the room's newest for "Jump to latest".
+      this.show(data.messages, false);
+      this.features.history(data);
+      return;
+    }
     this.show(data.messages, false);
     this.features.history(data); // the room's changes: its cursor, or a catch-up
     this.placeDivider();
@@ -925,7 +995,7 @@ export class Chat {
   // Ask for the messages after the newest shown, page by page, until none are left.
   catchUp() {
     const after = this.messages.lastSeq;
-    if (!this.room || after === null) {
+    if (!this.room || after === null || this.detached) {
       return;
     }
     this.request("history", { room: this.room, after: after, limit: HISTORY_PAGE },
@@ -990,6 +1060,158 @@ export class Chat {
     }
   }
 
+  // -- a message in its context (a search result) ----------------------------------
+
+  // Show message *result* ({id, room, seq}) with the messages around it: in
+  // its room; scrolled to when shown, after loading older pages when it is
+  // near, else in a page of its own (the log then offers "Jump to latest").
+  // It is highlighted for a moment and gets the focus.
+  showMessage(result) {
+    if (result.room !== this.room) {
+      if (!this.switcher) {
+        this.showError("That message is in another room.");
+        return;
+      }
+      this.switchRoom(result.room, false);
+    }
+    const log = this.messages;
+    if (log.has(result.id)) {
+      this.showError("");
+      this.features.highlight(log.get(result.id));
+      return;
+    }
+    const first = log.firstSeq();
+    if (this.detached || first === null || result.seq > (log.lastSeq || 0)) {
+      this.loadContext(result);
+      return;
+    }
+    findOriginal(result.id, {
+      has: (id) => log.has(id),
+      hasOlder: () => log.hasOlder,
+      loadOlder: (done) => this.loadOlder(done),
+      maxPages: JUMP_PAGES,
+    }, (found) => {
+      if (this.messages !== log) {
+        return; // the reader went elsewhere meanwhile
+      }
+      if (found === "found") {
+        this.showError("");
+        this.features.highlight(log.get(result.id));
+      } else if (found === "failed") {
+        this.showError(NO_ANSWER);
+      } else {
+        this.loadContext(result);
+      }
+    });
+  }
+
+  // The page around *result* ("history" before seq + 26), shown alone.
+  loadContext(result) {
+    const room = this.room;
+    this.request("history", contextRequest(room, result.seq), (err, ack) => {
+      if (this.room !== room) {
+        return;
+      }
+      if (err || !ack.ok || !Array.isArray(ack.messages)) {
+        this.showError(err ? NO_ANSWER : describeError(ack.error));
+        return;
+      }
+      this.showWindow(ack.messages, !!ack.has_more);
+      const item = this.messages.get(result.id);
+      if (item) {
+        this.showError("");
+        this.features.highlight(item);
+      } else {
+        this.showError("That message is no longer in this room's history.");
+      }
+    });
+  }
+
+  // Replace the log with *messages* (a page of older ones): the room's live
+  // messages are not shown until "Jump to latest".
+  showWindow(messages, hasOlder) {
+    const liveSeq = this.detached ? this.detached.liveSeq : this.messages.lastSeq;
+    let top = null;
+    for (const message of messages) {
+      if (message && typeof message.seq === "number" && (top === null || message.seq > top)) {
+        top = message.seq;
+      }
+    }
+    this.features.clearLog();
+    this.replaceLog(new MessageLog());
+    // A page that reaches the newest message seen is the live log again.
+    const live = top === null || (liveSeq !== null && top >= liveSeq);
+    this.setDetached(live ? null : { top: top, liveSeq: liveSeq });
+    for (const message of messages) {
+      this.add(message, true);
+    }
+    this.messages.hasOlder = hasOlder;
+    this.setUnseen(0);
+  }
+
+  // Back to the room's latest messages (a fresh page); done(ok) once shown.
+  jumpToLatest(done = () => {}) {
+    if (this.latestLoading) {
+      return;
+    }
+    const room = this.room;
+    this.latestLoading = true;
+    this.latest.setAttribute("aria-busy", "true");
+    this.request("history", { room: room, limit: OLDER_PAGE }, (err, ack) => {
+      this.latestLoading = false;
+      this.latest.removeAttribute("aria-busy");
+      if (this.room !== room) {
+        done(false);
+        return;
+      }
+      if (err || !ack.ok || !Array.isArray(ack.messages)) {
+        this.showError(err ? NO_ANSWER : describeError(ack.error));
+        done(false);
+        return;
+      }
+      const missed = this.detached ? this.detached.liveSeq : null;
+      this.features.clearLog();
+      this.replaceLog(new MessageLog());
+      this.setDetached(null);
+      for (const message of ack.messages) {
+        this.add(message, true);
+      }
+      this.messages.hasOlder = !!ack.has_more;
+      this.showError("");
+      this.scrollToBottom();
+      this.placeDivider();
+      this.markSeen();
+      if (missed !== null && (this.messages.lastSeq === null || missed > this.messages.lastSeq)) {
+        this.catchUp(); // arrived while the page was on its way
+      }
+      done(true);
+    });
+  }
+
+  setDetached(state) {
+    this.detached = state;
+    this.latest.hidden = state === null;
+    this.root.dataset.detached = state === null ? "false" : "true";
+    if (state !== null) {
+      this.jump.hidden = true;
+    }
+  }
+
+  // Empty the log for *log*; this page's own messages not yet confirmed stay
+  // (at the end).
+  replaceLog(log) {
+    const old = this.messages;
+    const own = this.outbox.entries.filter((entry) => entry.item && (entry.log || old) === old);
+    this.removeDivider();
+    this.log.textContent = "";
+    this.messages = log;
+    for (const entry of own) {
+      entry.log = log;
+      log.append(entry.item);
+      this.log.appendChild(entry.item);
+    }
+  }
+
   // *personal*: the messages came in an answer made for this user.
   show(messages, stick, personal = false) {
     stick = stick || this.isNearBottom();
@@ -1019,6 +1241,17 @@ export class Chat {
     }
     const seq = typeof data.seq === "number" ? data.seq : null;
     const id = typeof data.id === "string" ? data.id : null;
+    if (this.detached && !(seq !== null && seq <= this.detached.top)) {
+      // Newer than the page shown alone: not shown, but this page's own
+      // messages are still confirmed.
+      const own = this.outbox.find(data.client_id);
+      if (own) {
+        this.outbox.confirm(own, data);
+      } else if (seq !== null && (this.detached.liveSeq === null || seq > this.detached.liveSeq)) {
+        this.detached.liveSeq = seq;
+      }
+      return false;
+    }
     if (!this.messages.admit(seq, id)) {
       this.features.refresh(this.messages.get(id), data, personal);
       return false;
@@ -1232,6 +1465,11 @@ export class Chat {
     this.features.leaveRoom();
     this.typing.stop();
     this.clearTypers();
+    if (this.detached) {
+      // The room is shown from its latest messages when the reader comes back.
+      this.replaceLog(new MessageLog());
+      this.setDetached(null);
+    }
     const old = this.viewOf(this.room);
     old.messages = this.messages;
     old.draft = this.input.value;
@@ -1258,6 +1496,7 @@ export class Chat {
       view.nodes = null;
     }
     this.input.value = view.draft;
+    this.files.showRoom();
     this.setUnseen(0);
     const label = this.rooms.label(room);
     if (this.roomName) {
@@ -1344,7 +1583,7 @@ export class Chat {
   // The reader sees the bottom of the log: say so ("read"), at most once a second.
   markSeen() {
     if (!this.switcher || !this.roomsLoaded || document.visibilityState !== "visible" ||
-        !this.isNearBottom() || !this.socket.connected) {
+        !this.isNearBottom() || !this.socket.connected || this.detached) {
       return;
     }
     const seq = this.messages.lastSeq;
