@@ -330,12 +330,13 @@ def test_shift_enter_adds_a_line_and_lines_are_kept(
     expect(alice.messages("first line")).to_have_count(0)
 
     alice.send("one line only")
-    single = wait_for_text(alice, "one line only").locator(".chatroom__text")
+    # Once sent: the server's answer replaces a pending message's text.
+    single = wait_sent(alice, "one line only").locator(".chatroom__text")
     alice.input.fill("first line")
     alice.input.press("Shift+Enter")
     alice.input.press_sequentially("second line")
     alice.input.press("Enter")
-    text = wait_for_text(alice, "second line").locator(".chatroom__text")
+    text = wait_sent(alice, "second line").locator(".chatroom__text")
 
     assert text.text_content() == "first line\nsecond line"
     assert text.evaluate("el => getComputedStyle(el).whiteSpace") == "pre-wrap"
