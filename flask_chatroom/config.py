@@ -167,6 +167,7 @@ class ChatConfig:
     attachment_daily_bytes: int | None
     attachment_dir: str | None
     attachment_guests: bool
+    file_storage: Any
 
     def room_exists(self, room: str) -> bool:
         """Whether *room* may be used: any valid name with open rooms, else one
@@ -385,6 +386,17 @@ def _optional_directory(key: str, value: Any) -> str | None:
     return os.fspath(value)
 
 
+def _file_storage(key: str, value: Any) -> Any:
+    if value is None or all(
+        callable(getattr(value, name, None)) for name in ("save", "load", "delete")
+    ):
+        return value
+    raise ConfigError(
+        f"{key} must be a FileStorage (an object with save, load and delete, such "
+        f"as one for object storage), or None; got {value!r}."
+    )
+
+
 def _rate_limits(key: str, value: Any) -> dict[str, Limit]:
     if value is None or value is False:
         return {}
@@ -453,6 +465,7 @@ OPTIONS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "ATTACHMENT_DAILY_BYTES": (200 * 1024 * 1024, _optional_positive_int),
     "ATTACHMENT_DIR": (None, _optional_directory),
     "ATTACHMENT_GUESTS": (False, _bool),
+    "FILE_STORAGE": (None, _file_storage),
 }
 
 

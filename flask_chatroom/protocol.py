@@ -110,6 +110,20 @@ CHANGE_EVENTS = {
 
 # -- error codes --------------------------------------------------------------------
 
+#: reason -> what it means, for ``attachment_refused``.
+ATTACHMENT_REASONS: dict[str, str] = {
+    "type_not_allowed": "The content is of a type CHATROOM_ATTACHMENT_TYPES does "
+    "not list (decided from the content, never the name).",
+    "content_mismatch": "The content is not what its type claims (an image "
+    "Pillow reads as another format).",
+    "unreadable": "An image that cannot be decoded (truncated, corrupt).",
+    "too_large": "Larger than CHATROOM_ATTACHMENT_MAX_BYTES.",
+    "too_many_pixels": "An image larger than CHATROOM_ATTACHMENT_MAX_PIXELS "
+    "(decompression bombs).",
+    "quota": "The user's uploads of the last 24 hours would pass "
+    "CHATROOM_ATTACHMENT_DAILY_BYTES.",
+}
+
 #: code -> what it means; the ``message`` sent with a code is for people and may
 #: change, the code is stable.
 ERROR_CODES: dict[str, str] = {
@@ -182,10 +196,16 @@ class ChatError(Exception):
     :param message: a sentence for people; never internal details.
     :param retry_after: for ``rate_limited`` and ``muted``: seconds until the
         request may succeed.
+    :param reason: a finer, stable code for some refusals: for
+        ``attachment_refused``, one of :data:`ATTACHMENT_REASONS`.
     """
 
     def __init__(
-        self, code: str, message: str, retry_after: float | None = None
+        self,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        reason: str | None = None,
     ) -> None:
         if code not in ERROR_CODES:  # pragma: no cover - a programming error
             raise ValueError(f"undocumented error code {code!r}")
@@ -193,6 +213,7 @@ class ChatError(Exception):
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.reason = reason
 
     def to_wire(self) -> dict[str, Any]:
         """The ``chat error`` payload and the ``error`` member of an error ack."""
@@ -200,6 +221,8 @@ class ChatError(Exception):
         if self.retry_after is not None:
             # Rounded up: a client that waits exactly this long is never early.
             wire["retry_after"] = math.ceil(self.retry_after * 1000) / 1000
+        if self.reason is not None:
+            wire["reason"] = self.reason
         return wire
 
 
@@ -1031,6 +1054,17 @@ def reply_of(message_id: str, client: str, text: str, deleted: bool) -> Reply:
     if deleted:
         return Reply(message_id, deleted=True)
     return Reply(message_id, client, excerpt(text))
+
+
+def search_wire(
+    message: Message, ranges: list[tuple[int, int]], viewer: str | None = None
+) -> dict[str, Any]:
+    """A search result: the message as history shows it, with
+    ``"highlights"``, where the search's words matched in its ``message`` as
+    ``[start, end)`` offsets in Unicode code points (not UTF-16 units)."""
+    wire = message.to_wire(viewer)
+    wire["highlights"] = [[start, end] for start, end in ranges]
+    return wire
 
 
 def edit_wire(edit: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -27,15 +27,23 @@ from flask import Flask, current_app, has_request_context, request
 from . import signals
 from .backends.interfaces import (
     DM_PREFIX,
+    AttachmentClaimError,
     Conversations,
     Edit,
     MessageChange,
     MessageStore,
     RoomInfo,
+    Upload,
 )
-from .backends.select import Backends, conversations_of
+from .backends.select import (
+    Backends,
+    conversations_of,
+    make_file_storage,
+    uploads_of,
+)
 from .config import ChatConfig, ConfigError
 from .core.announcer import Announcer
+from .core.attachments import AttachmentKeeper, UrlsFor
 from .core.connections import Connections
 from .core.moderation import PROCESS_ACTIONS, Moderation
 from .core.publisher import Publisher
@@ -58,11 +66,14 @@ from .protocol import (
     EVENT_TYPING,
     EVENT_UNREAD,
     EVENT_WELCOME,
+    MAX_ATTACHMENTS,
     SYSTEM_SENDER_ID,
+    Attachment,
     ChatError,
     HistoryRequest,
     Message,
     Reaction,
+    SearchRequest,
     SendRequest,
     find_mentions,
     is_valid_room_name,
@@ -70,6 +81,8 @@ from .protocol import (
     now_ms,
     reply_of,
 )
+from .search import highlights, parse_query
+from .uploads import UploadRefused, check_upload
 
 log = logging.getLogger("flask_chatroom")
 
@@ -83,6 +96,9 @@ ROOM_KIND_TTL = 5.0
 
 #: The kinds of room only their stored members may see, join, read and post in.
 MEMBERS_ONLY = frozenset({"dm", "private"})
+
+#: A day in epoch milliseconds (the attachment quota's period).
+DAY_MS = 24 * 3600 * 1000
 
 # Whether this process's heap was frozen (CHATROOM_FREEZE_HEAP): once per process.
 _heap_frozen = False
@@ -131,6 +147,14 @@ class ChatService:
         # room -> (its recorded kind or None, until when a None holds)
         self._kinds: dict[str, tuple[str | None, float]] = {}
         self._kinds_lock = threading.Lock()
+        # Uploaded files, beside the chat's own stores (a host's own
+        # MessageStore has none: attachments are then off).
+        uploads = uploads_of(store)
+        self.attachments: AttachmentKeeper | None = (
+            None
+            if uploads is None
+            else AttachmentKeeper(uploads, make_file_storage(config, store))
+        )
 
     # -- wiring ---------------------------------------------------------------------
 
@@ -289,7 +313,13 @@ class ChatService:
         if not self.policy.may_join(user, room):
             raise ChatError("forbidden", f"You may not join {room!r}.")
 
-    def _check_room(self, user: Identity, room: str, cached: bool) -> str | None:
+    def _check_room(
+        self,
+        user: Identity,
+        room: str,
+        cached: bool,
+        member_of: Collection[str] | None = None,
+    ) -> str | None:
         """The one rule of who may use *room* at all: a DM or private room
         (:data:`MEMBERS_ONLY`) only its stored members, asked of the store
         every time; any other room anyone, when it exists. A ``dm-`` room
@@ -298,6 +328,8 @@ class ChatService:
 
         :param cached: may trust that a room had no recorded kind a few
             seconds ago (:data:`ROOM_KIND_TTL`): the message path does.
+        :param member_of: the rooms *user* is a stored member of, when the
+            caller just read them (else membership is asked of the store).
         :returns: the room's recorded kind (see :meth:`room_kind`).
         :raises ChatError: ``unknown_room``.
         """
@@ -306,7 +338,11 @@ class ChatService:
             if kind in MEMBERS_ONLY:
                 conversations = self.conversations
                 assert conversations is not None  # there is a kind
-                if conversations.is_member(room, user.id):
+                if (
+                    room in member_of
+                    if member_of is not None
+                    else conversations.is_member(room, user.id)
+                ):
                     return kind
             elif kind is not None or self._configured(room):
                 return kind
@@ -331,11 +367,13 @@ class ChatService:
             return False
         return self.room_kind(room) is not None or self._configured(room)
 
-    def _may_read(self, user: Identity, room: str) -> bool:
+    def _may_read(
+        self, user: Identity, room: str, member_of: Collection[str] | None = None
+    ) -> bool:
         """:meth:`check_may_read` as a yes or no, for a room the message path
         just used (so its kind may come from the few-seconds cache)."""
         try:
-            self._check_room(user, room, cached=True)
+            self._check_room(user, room, cached=True, member_of=member_of)
         except ChatError:
             return False
         return self.policy.may_join(user, room)
@@ -457,6 +495,8 @@ class ChatService:
 
     def _add_connection(self, sid: str, identity: Identity) -> None:
         self.announcer.start_housekeeping()
+        if self.attachments is not None:
+            self.attachments.start_housekeeping(self.realtime)
         try:
             gone = self.connections.add(sid, identity, self.client_address())
         except ChatError as exc:
@@ -547,6 +587,7 @@ class ChatService:
             if original is None or original.deleted or original.room != room:
                 raise ChatError("not_found", "There is no such message to reply to.")
             reply = reply_of(original.id, original.client, original.text, False)
+        attachments = self._attachments_to_send(user, room, request)
         message = Message(
             room=room,
             client=user.name,
@@ -556,6 +597,7 @@ class ChatService:
             sender_id=user.id,
             reply_to=request.reply_to,
             reply=reply,
+            attachments=attachments,
         )
         message = self.policy.apply_filters(
             message, user, self.config.max_message_length
@@ -564,7 +606,10 @@ class ChatService:
             mentions = self._resolve_mentions(user, room, kind, message.text)
             if mentions:
                 message = replace(message, mentions=tuple(mentions))
-        stored, created = self.publisher.publish(message)
+        try:
+            stored, created = self.publisher.publish(message)
+        except AttachmentClaimError:
+            raise _not_your_upload() from None
         if stored.seq is not None:
             self._read_own(user, room, stored.seq)
         if created and (stored.mentions or kind == "dm"):
@@ -1088,6 +1133,9 @@ class ChatService:
             return done
 
         deleted, change = self.publisher.publish_change(room, store_delete)
+        if change is not None and message.attachments and self.attachments:
+            # Its files go with it (housekeeping would find them otherwise).
+            self.attachments.remove_ids(a.id for a in message.attachments)
         if change is not None:
             log.info("chat: %s deleted message %s in %s", actor.id, message_id, room)
             signals.send(signals.message_deleted, message=deleted, moderator=actor)
@@ -1166,6 +1214,189 @@ class ChatService:
         )
         return until
 
+    # -- attachments ----------------------------------------------------------------
+
+    def _keeper(self) -> AttachmentKeeper:
+        if self.attachments is None:
+            raise ChatError(
+                "unsupported", "This chat's message store keeps no attachments."
+            )
+        return self.attachments
+
+    def _attachments_to_send(
+        self, user: Identity, room: str, request: SendRequest
+    ) -> tuple[Attachment, ...]:
+        """The attachments a ``message broadcast`` names: uploads of *user* to
+        *room* that no message carries yet (the store claims them for the
+        message in the transaction that stores it, so two messages never
+        carry one upload). A retry of a stored message (same ``client_id``)
+        may name uploads its first attempt claimed.
+
+        :raises ChatError: ``invalid_attachment``, ``unsupported``.
+        """
+        if not request.attachments:
+            return ()
+        keeper = self._keeper()
+        found: list[Attachment] = []
+        for upload_id in request.attachments[:MAX_ATTACHMENTS]:
+            upload = keeper.uploads.get(upload_id)
+            if (
+                upload is None
+                or upload.uploader_id != user.id
+                or upload.room != room
+                or (upload.message_id is not None and request.client_id is None)
+            ):
+                raise _not_your_upload()
+            found.append(upload.attachment)
+        return tuple(found)
+
+    def upload(
+        self, user: Identity, room: str, name: str, data: bytes, urls: UrlsFor
+    ) -> Attachment:
+        """An upload to *room* (``POST .../attachments``), kept until a message
+        carries it (or for an hour). Who may: whoever may post in the room
+        (its ``can_post``, mutes; a DM or private room's members only), signed
+        in unless ``CHATROOM_ATTACHMENT_GUESTS``; rate-limited (``upload``,
+        and the client address), within ``CHATROOM_ATTACHMENT_DAILY_BYTES`` a
+        day. The content decides the type; images are re-encoded (see
+        :func:`~flask_chatroom.uploads.check_upload`).
+
+        :param urls: an upload id -> the URLs of its file and its thumbnail.
+        :raises ChatError: ``login_required``, ``unknown_room``, ``forbidden``,
+            ``muted``, ``rate_limited``, ``attachment_refused`` (with a
+            ``reason``), ``unsupported``.
+        """
+        keeper = self._keeper()
+        config = self.config
+        if user.user_id is None and not config.attachment_guests:
+            raise ChatError("login_required", "Sign in to share files.")
+        self._check_may_post(user, room)
+        self.moderation.check_rate(None, user, "upload", self.client_address())
+        quota = config.attachment_daily_bytes
+        if quota is not None:
+            used = keeper.uploads.uploaded_since(user.id, now_ms() - DAY_MS)
+            if used + len(data) > quota:
+                log.info("chat: %s is over the daily upload quota", user.id)
+                raise ChatError(
+                    "attachment_refused",
+                    f"You can share {_size(quota)} a day; you have shared "
+                    f"{_size(used)} in the last 24 hours.",
+                    reason="quota",
+                )
+        try:
+            checked = check_upload(
+                data,
+                name,
+                config.attachment_types,
+                max_bytes=config.attachment_max_bytes,
+                max_pixels=config.attachment_max_pixels,
+            )
+        except UploadRefused as refused:
+            log.info(
+                "chat: refused an upload from %s to %s: %s", user.id, room, refused.code
+            )
+            raise ChatError(
+                "attachment_refused", refused.message, reason=refused.code
+            ) from None
+        upload = keeper.keep(checked, room, user.id, urls)
+        log.info(
+            "chat: %s uploaded %s (%s, %d bytes) to %s",
+            user.id,
+            upload.id,
+            upload.attachment.type,
+            upload.attachment.size,
+            room,
+        )
+        return upload.attachment
+
+    def attachment_file(
+        self, user: Identity, upload_id: str, thumbnail: bool = False
+    ) -> tuple[Upload, bytes]:
+        """An uploaded file (or its thumbnail) and its record, for *user*: only
+        who may read its room now (the URL is no capability), and before it is
+        sent only its uploader. A removed upload, one of a deleted message and
+        one in a room the user may not read are refused alike.
+
+        :raises ChatError: ``not_found``, ``login_required``.
+        """
+        keeper = self._keeper()
+        upload = keeper.uploads.get(upload_id)
+        if upload is not None and (
+            upload.uploader_id == user.id
+            if upload.message_id is None
+            else self._may_read(user, upload.room)
+        ):
+            content = keeper.content(upload, thumbnail)
+            if content is not None:
+                return upload, content
+        raise ChatError("not_found", "There is no such file.")
+
+    def sweep_attachments(self) -> int:
+        """Remove uploads nobody sent within the hour, and those of deleted
+        or purged messages (the housekeeping task does it every few minutes;
+        ``flask chatroom purge`` too); returns how many."""
+        return self.attachments.sweep() if self.attachments is not None else 0
+
+    # -- search -----------------------------------------------------------------------
+
+    def readable_rooms(self, user: Identity) -> list[str]:
+        """Every room *user* may read now, by the one rule
+        (:meth:`check_may_read`): the configured rooms (with open rooms, every
+        room that has messages), their DMs and private rooms, less what the
+        host's ``can_join`` refuses."""
+        conversations = self.conversations
+        mine = (
+            {info.room for info in conversations.rooms_of(user.id)}
+            if conversations is not None
+            else set()
+        )
+        candidates = set(self.config.rooms or self.store.rooms()) | mine
+        return sorted(
+            room for room in candidates if self._may_read(user, room, member_of=mine)
+        )
+
+    def search(
+        self, user: Identity, request: SearchRequest, sid: str | None = None
+    ) -> tuple[list[tuple[Message, list[tuple[int, int]]]], str | None]:
+        """``search``: messages that match *request*, newest first, each with
+        where its words matched; only from rooms *user* may read now (DMs for
+        their members), never deleted ones, edited ones by their current text.
+        Rate-limited (``search``; without a connection *sid*, the HTTP API, per
+        client address too).
+
+        :returns: the results and the cursor of the next page (``None``: no more).
+        :raises ChatError: ``invalid_payload`` (a malformed filter),
+            ``unknown_room`` (a ``room`` or ``in:`` the user may not read),
+            ``rate_limited``, ``unsupported``.
+        """
+        address = None if sid is not None else self.client_address()
+        self.moderation.check_rate(sid, user, "search", address)
+        try:
+            query = parse_query(request.query)
+        except ValueError as exc:
+            raise ChatError("invalid_payload", str(exc)) from None
+        rooms = self.readable_rooms(user)
+        for wanted in (request.room, query.room):
+            if wanted is not None:
+                if wanted not in rooms:
+                    raise ChatError("unknown_room", f"There is no room {wanted!r}.")
+                rooms = [wanted]
+        if query.empty or not rooms:
+            return [], None
+        try:
+            found, cursor = self.store.search(
+                query, rooms, before=request.before, limit=request.limit
+            )
+        except NotImplementedError:
+            raise ChatError(
+                "unsupported", "This chat's message store cannot search."
+            ) from None
+        except ValueError:  # a cursor this store did not give
+            raise ChatError(
+                "invalid_payload", '"before" must be the "next" of an earlier page.'
+            ) from None
+        return [(m, highlights(m.text, query)) for m in found], cursor
+
     # -- the host's own code --------------------------------------------------------
 
     def send(self, room: str, text: str, sender: str | Identity) -> Message:
@@ -1198,6 +1429,21 @@ class ChatService:
 
 #: The key of the chat in ``app.extensions``.
 EXTENSION_KEY = "chatroom"
+
+
+def _not_your_upload() -> ChatError:
+    return ChatError(
+        "invalid_attachment",
+        "An attachment is not one of your uploads to this room, or it was sent "
+        "or removed already.",
+    )
+
+
+def _size(count: int) -> str:
+    """*count* bytes for people: ``"10.0 MB"``, ``"12 KB"``."""
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):.1f} MB"
+    return f"{count / 1024:.0f} KB"
 
 
 def get_service(app: Flask | None = None) -> ChatService:

@@ -44,6 +44,11 @@ FIELDS = [
     "user_ids",
     "title",
     "private",
+    "query",
+    "attachments",
+    "reply_to",
+    "emoji",
+    "on",
 ]
 
 scalars = (

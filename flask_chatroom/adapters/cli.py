@@ -4,6 +4,7 @@ retention and exports."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import IO
 
@@ -62,7 +63,11 @@ def purge(days: int | None) -> None:
     removed = service.store.purge(int(time.time() * 1000) - days * DAY_MS)
     if service.ready:
         service.rooms.forget_history()
-    click.echo(f"deleted {removed} message(s) older than {days} day(s)")
+    files = service.sweep_attachments()
+    click.echo(
+        f"deleted {removed} message(s) older than {days} day(s) "
+        f"and {files} upload(s) of deleted messages or never sent"
+    )
 
 
 @blueprint.cli.command("export")
@@ -74,17 +79,38 @@ def purge(days: int | None) -> None:
     default="-",
     help="Where to write (default: standard output).",
 )
-def export(room: str, output: IO[str]) -> None:
+@click.option(
+    "--files",
+    type=click.Path(file_okay=False, writable=True),
+    default=None,
+    help="Also copy the messages' attachments into this directory, as <id>-<name>.",
+)
+def export(room: str, output: IO[str], files: str | None) -> None:
     """Write the messages of ROOM as JSON Lines, oldest first."""
     if not is_valid_room_name(room):
         raise click.BadParameter(f"{room!r} is not a room name", param_hint="ROOM")
-    count = 0
-    for message in get_service().store.messages(room):
+    service = get_service()
+    count = copied = 0
+    for message in service.store.messages(room):
         wire = message.to_wire()
         wire["sender_id"] = message.sender_id
         output.write(json.dumps(wire, ensure_ascii=False) + "\n")
         count += 1
+        if files is not None and service.attachments is not None:
+            for attachment in message.attachments:
+                upload = service.attachments.uploads.get(attachment.id)
+                content = (
+                    None if upload is None else service.attachments.content(upload)
+                )
+                if content is not None:
+                    os.makedirs(files, exist_ok=True)
+                    target = os.path.join(files, f"{attachment.id}-{attachment.name}")
+                    with open(target, "wb") as out:
+                        out.write(content)
+                    copied += 1
     click.echo(f"exported {count} message(s) from {room}", err=True)
+    if files is not None:
+        click.echo(f"copied {copied} attachment(s) to {files}", err=True)
 
 
 @blueprint.cli.command("doctor")

@@ -5,6 +5,7 @@ Socket.IO events."""
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import math
 import secrets
 from typing import Any
@@ -18,8 +19,10 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..identity import guest_from_session
@@ -29,6 +32,8 @@ from ..protocol import (
     edit_wire,
     parse_change_query,
     parse_history_query,
+    parse_search_query,
+    search_wire,
 )
 from ..service import MAX_HISTORY_PAGE, get_service
 from ..vendor import SOCKETIO_CLIENT_VERSION
@@ -49,7 +54,30 @@ HTTP_STATUS = {
     "not_found": 404,
     "invalid_payload": 400,
     "rate_limited": 429,
+    "invalid_attachment": 400,
+    "attachment_refused": 422,
+    "unsupported": 501,
 }
+
+#: The HTTP status of each ``attachment_refused`` reason (else 422).
+REFUSAL_STATUS = {
+    "too_large": 413,
+    "type_not_allowed": 415,
+    "content_mismatch": 415,
+}
+
+#: What every uploaded file is served with: never sniffed into another type,
+#: never a page that runs scripts or reaches out, never sent as a referrer.
+FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
+}
+
+#: The request header an upload must carry: a cross-site form cannot set it,
+#: and a cross-site script that tries needs a CORS preflight nobody answers.
+UPLOAD_HEADER = "X-Chatroom"
 
 
 def _version() -> str:
@@ -108,6 +136,8 @@ def _api_error(error: ChatError) -> tuple[Response, int]:
     response = jsonify(ok=False, error=error.to_wire())
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(math.ceil(error.retry_after))
+    if error.code == "attachment_refused":
+        return response, REFUSAL_STATUS.get(error.reason or "", 422)
     return response, HTTP_STATUS.get(error.code, 400)
 
 
@@ -169,6 +199,110 @@ def edits_api(message_id: str) -> Response | tuple[Response, int]:
     return jsonify(id=message_id, edits=[edit_wire(edit) for edit in edits])
 
 
+@blueprint.route("/api/search")
+def search_api() -> Response | tuple[Response, int]:
+    """``GET /chat/api/search?q=&room=&before=&limit=``: messages the user may
+    read that match, newest first, as the ``search`` event answers."""
+    service = get_service()
+    try:
+        user = service.current_user()
+        query = parse_search_query(request.args)
+        results, cursor = service.search(user, query)
+    except ChatError as exc:
+        return _api_error(exc)
+    return jsonify(
+        ok=True,
+        results=[search_wire(m, ranges, user.id) for m, ranges in results],
+        next=cursor,
+    )
+
+
+def _file_urls(upload_id: str) -> tuple[str, str]:
+    return (
+        url_for("chatroom.attachment_file", upload_id=upload_id),
+        url_for("chatroom.attachment_thumbnail", upload_id=upload_id),
+    )
+
+
+@blueprint.route("/api/rooms/<room>/attachments", methods=["POST"])
+def upload_api(room: str) -> tuple[Response, int]:
+    """``POST /chat/api/rooms/<room>/attachments``: upload one file (multipart
+    field ``file``) for a message to *room* to carry; ``201`` with
+    ``{"ok": true, "attachment": {...}}``. The request must carry the
+    ``X-Chatroom: 1`` header; a body larger than
+    ``CHATROOM_ATTACHMENT_MAX_BYTES`` is refused (``413``) before it is read
+    whole. Refusals are JSON errors (see :data:`HTTP_STATUS`)."""
+    service = get_service()
+    if request.headers.get(UPLOAD_HEADER) != "1":
+        return _api_error(
+            ChatError(
+                "forbidden", f"Uploads need the {UPLOAD_HEADER}: 1 request header."
+            )
+        )
+    limit = service.config.attachment_max_bytes
+    request.max_content_length = limit + 64 * 1024  # the form's own bytes
+    try:
+        user = service.current_user()
+        try:
+            sent = request.files.get("file")
+        except RequestEntityTooLarge:
+            raise ChatError(
+                "attachment_refused",
+                f"Files are at most {limit // (1024 * 1024) or 1} MB.",
+                reason="too_large",
+            ) from None
+        if sent is None:
+            raise ChatError("invalid_payload", 'Send the file as the "file" field.')
+        data = sent.stream.read(limit + 1)
+        attachment = service.upload(user, room, sent.filename or "", data, _file_urls)
+    except ChatError as exc:
+        return _api_error(exc)
+    return jsonify(ok=True, attachment=attachment.to_wire()), 201
+
+
+@blueprint.route("/files/<upload_id>")
+def attachment_file(upload_id: str) -> Response | tuple[Response, int]:
+    """An uploaded file, for users who may read its room now (before it is
+    sent, its uploader only): re-encoded images inline, anything else as a
+    download; see :data:`FILE_HEADERS`."""
+    return _serve_file(upload_id, thumbnail=False)
+
+
+@blueprint.route("/files/<upload_id>/thumbnail")
+def attachment_thumbnail(upload_id: str) -> Response | tuple[Response, int]:
+    """An uploaded image's small version (WebP), as :func:`attachment_file`."""
+    return _serve_file(upload_id, thumbnail=True)
+
+
+def _serve_file(upload_id: str, thumbnail: bool) -> Response | tuple[Response, int]:
+    service = get_service()
+    try:
+        user = service.current_user()
+        service.admit_request()
+        upload, content = service.attachment_file(user, upload_id, thumbnail)
+    except ChatError as exc:
+        return _api_error(exc)
+    attachment = upload.attachment
+    inline = thumbnail or upload.inline
+    mimetype = "image/webp" if thumbnail else attachment.type
+    if mimetype.startswith("text/"):
+        mimetype += "; charset=utf-8"
+    response = send_file(
+        io.BytesIO(content),
+        mimetype=mimetype,
+        as_attachment=not inline,
+        download_name=attachment.name,
+        etag=upload.id + (".thumb" if thumbnail else ""),
+        conditional=True,
+        max_age=0,
+    )
+    # Asked again each time (a 304 when still allowed): who may read the
+    # room can change, and the URL is no capability.
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers.update(FILE_HEADERS)
+    return response
+
+
 @blueprint.before_app_request
 def _finish_setup() -> None:
     # Only does something on the first request when SocketIO.init_app came after
@@ -213,6 +347,12 @@ def widget_data(room: str | None = None, title: str | None = None) -> dict[str, 
         "max_length": config.max_message_length,
         "nickname_max": NICKNAME_MAX,
         "uid": secrets.token_hex(4),
+        # The HTTP API's base URL (uploads, search), and what uploads may be.
+        "api": request.script_root + config.url_prefix + "/api",
+        # Whether this visitor may share files (the server decides anyway).
+        "attachments": service.attachments is not None
+        and (config.attachment_guests or service.identify() is not None),
+        "attachment_max_bytes": config.attachment_max_bytes,
     }
 
 

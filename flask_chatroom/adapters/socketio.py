@@ -39,6 +39,7 @@ from ..protocol import (
     EVENT_REACT,
     EVENT_READ,
     EVENT_ROOMS,
+    EVENT_SEARCH,
     EVENT_SEND,
     EVENT_TYPING,
     EVENT_UNBLOCK,
@@ -61,9 +62,11 @@ from ..protocol import (
     parse_react,
     parse_read,
     parse_room,
+    parse_search,
     parse_send,
     parse_typing,
     parse_user,
+    search_wire,
 )
 from ..service import MAX_HISTORY_PAGE, ChatService, get_service
 
@@ -90,6 +93,7 @@ EVENTS: dict[str, str] = {
     EVENT_REACT: "on_react",
     EVENT_CHANGES: "on_changes",
     EVENT_EDIT_HISTORY: "on_edit_history",
+    EVENT_SEARCH: "on_search",
 }
 
 #: Events whose handler asks the host who the user is now (a privileged action
@@ -362,6 +366,19 @@ class ChatNamespace(Namespace):  # type: ignore[misc]
             "changes": changes,
             "change_seq": last,
             "has_more": more,
+        }
+
+    def on_search(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:
+        """``search`` ``{"query", "room"?, "before"?, "limit"?}``: messages the
+        user may read that match, newest first, with where they matched."""
+        request = parse_search(payload)
+        service = get_service()
+        user = service.user_of(sid)
+        results, cursor = service.search(user, request, sid)
+        return {
+            "ok": True,
+            "results": [search_wire(m, ranges, user.id) for m, ranges in results],
+            "next": cursor,
         }
 
     def on_edit_history(self, sid: str, payload: Any = None, *_: Any) -> dict[str, Any]:

@@ -269,6 +269,11 @@ class MessageStore(ABC):
     def messages(self, room: str) -> Iterator[Message]:
         """Every message of *room*, oldest first (for exports)."""
 
+    def rooms(self) -> list[str]:
+        """Every room that has messages (search looks through those a user
+        may read, with open rooms). A store that cannot tell returns none."""
+        return []
+
     # -- search (schema version 5) ------------------------------------------------
 
     def search(

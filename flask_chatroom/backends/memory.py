@@ -260,6 +260,10 @@ class MemoryStore(MessageStore):
                         )
             return removed
 
+    def rooms(self) -> list[str]:
+        with self._lock:
+            return [room for room, items in self._rooms.items() if items]
+
     def search(
         self,
         query: Query,

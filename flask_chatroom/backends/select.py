@@ -77,8 +77,12 @@ def uploads_of(store: MessageStore) -> Uploads | None:
 
 
 def make_file_storage(config: ChatConfig, store: MessageStore) -> FileStorage:
-    """Where uploaded files go: ``CHATROOM_ATTACHMENT_DIR`` when set, else the
-    chat's database (this process's memory with ``memory://``)."""
+    """Where uploaded files go: the host's ``CHATROOM_FILE_STORAGE`` (object
+    storage, say), else ``CHATROOM_ATTACHMENT_DIR`` when set, else the chat's
+    database (this process's memory with ``memory://``)."""
+    if config.file_storage is not None:
+        file_storage: FileStorage = config.file_storage
+        return file_storage
     if config.attachment_dir is not None:
         return DirectoryFileStorage(config.attachment_dir)
     if isinstance(store, SQLStore):

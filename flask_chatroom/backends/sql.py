@@ -1585,6 +1585,11 @@ class SQLStore(MessageStore):
                 return
             last = page[-1].seq or last
 
+    def rooms(self) -> list[str]:
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(rooms_table.c.room)).scalars())
+
     def count(self) -> int:
         """How many messages are stored (all rooms)."""
         self._ensure_schema()

@@ -57,17 +57,23 @@ class Publisher:
             a retry of a message already stored is not broadcast again.
         """
         entry = _Publishing(message)
-        with self._lock:
-            self._waiting.setdefault(message.room, []).append(entry)
-        # Let other messages that have arrived join this one: whoever takes the
-        # room's lock first stores everything waiting for the room in one
-        # commit, then broadcasts it in seq order.
-        self._realtime.sleep(0)
-        with self._locks(message.room):
-            if entry.result is None and entry.error is None:
-                with self._lock:
-                    batch = self._waiting.pop(message.room, [])
-                self._publish_batch(batch)
+        if message.attachments:
+            # Stored on its own: the store may refuse its attachments, and
+            # that must fail this message only.
+            with self._locks(message.room):
+                self._publish_batch([entry])
+        else:
+            with self._lock:
+                self._waiting.setdefault(message.room, []).append(entry)
+            # Let other messages that have arrived join this one: whoever takes
+            # the room's lock first stores everything waiting for the room in
+            # one commit, then broadcasts it in seq order.
+            self._realtime.sleep(0)
+            with self._locks(message.room):
+                if entry.result is None and entry.error is None:
+                    with self._lock:
+                        batch = self._waiting.pop(message.room, [])
+                    self._publish_batch(batch)
         if entry.error is not None:
             raise entry.error
         assert entry.result is not None
