@@ -10,10 +10,12 @@ case- and accent-insensitive, and CJK text searchable by substring.
 from __future__ import annotations
 
 import datetime
+import functools
+import itertools
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -75,18 +77,34 @@ _HAS_CJK = _CJK.search
 #: A word: a run of letters and digits. ``_`` separates words, as it does for
 #: SQLite's and PostgreSQL's tokenizers.
 _WORD = re.compile(r"[^\W_]+")
-#: Kana voicing marks are combining marks, but no accents: が is not か.
-_KEEP_MARKS = frozenset("\u3099\u309a")
-_SPACE = re.compile(r"\s+")
 
 
-def _drop_marks(text: str) -> str:
-    category = unicodedata.category
-    return "".join(
-        ch
-        for ch in text
-        if ch < "\u0300" or ch in _KEEP_MARKS or category(ch) not in ("Mn", "Me")
+def _mark_ranges(points: Iterable[int]) -> str:
+    """A character class body of the nonspacing and enclosing combining marks
+    among *points*, but the kana voicing marks (が is not か)."""
+    ranges: list[list[int]] = []
+    for point in points:
+        if point not in (0x3099, 0x309A) and unicodedata.category(chr(point)) in (
+            "Mn",
+            "Me",
+        ):
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1][1] = point
+            else:
+                ranges.append([point, point])
+    return "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+@functools.cache
+def _marks() -> re.Pattern[str]:
+    """The accents (combining marks) of this Python's Unicode data, found on
+    first use. The astral ones sit behind a quick test (one class with them
+    all takes five times as long on every character)."""
+    bmp = _mark_ranges(range(0x300, 0x10000))
+    astral = _mark_ranges(
+        itertools.chain(range(0x10000, 0x20000), range(0xE0000, 0xE1000))
     )
+    return re.compile(f"[{bmp}]+|(?=[\U00010000-\U0010ffff])[{astral}]+")
 
 
 def fold(text: str) -> str:
@@ -106,9 +124,8 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()
     text = unicodedata.normalize("NFKD", text).casefold()
-    text = unicodedata.normalize(
-        "NFC", _drop_marks(unicodedata.normalize("NFKD", text))
-    )
+    text = _marks().sub("", unicodedata.normalize("NFKD", text))
+    text = unicodedata.normalize("NFC", text)
     return _CJK.sub(r" \g<0> ", text)
 
 

@@ -9,6 +9,7 @@ The same suite runs on the in-memory store, SQLite (FTS5) and PostgreSQL
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,48 @@ def test_migrating_to_version_5_indexes_the_messages(database_url: str) -> None:
     for each in stores:
         each.close()
     engine.dispose()
+
+
+# -- what reaches the databases -------------------------------------------------------
+
+
+def test_the_index_texts_and_queries_are_built_from_folded_words() -> None:
+    assert fulltext.tsvector("Café au lait, CAFÉ!") == "'cafe':1,4 'au':2 'lait':3"
+    assert fulltext.tsvector("x" * 3000 + " ok") == "'ok':2"  # too long for PostgreSQL
+    query = parse_query('caf* "new york" 東京')
+    assert fulltext.tsquery(query) == "'caf':* & 'new' <-> 'york' & '東' <-> '京'"
+    assert fulltext.fts5_query(query) == '"caf"* AND "new york" AND "東 京"'
+
+
+def test_postgresql_finds_cjk_and_accents_in_a_sql_ascii_database(
+    postgres_server: str,
+) -> None:
+    """PostgreSQL's own parser (``to_tsvector``) drops every non-ASCII word in
+    a SQL_ASCII database (read as UTF-8 by the client): the index does not
+    use it."""
+    name = f"chat_ascii_{os.getpid()}"
+    admin = create_engine(f"{postgres_server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0 "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
+        )
+    made = SQLStore(
+        create_engine(
+            f"{postgres_server}/{name}", connect_args={"client_encoding": "utf8"}
+        )
+    )
+    try:
+        made.init_schema()
+        clock = Clock()
+        post(made, clock, "東京都に行く")
+        post(made, clock, "Ça va très bien")
+        assert found(made, "東京") == ["東京都に行く"]
+        assert found(made, "ca tres") == ["Ça va très bien"]
+    finally:
+        made.close()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

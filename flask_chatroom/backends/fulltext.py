@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Table, bindparam, inspect, text
@@ -141,12 +141,9 @@ class Index:
         """The SQL value of :attr:`column` in a message's INSERT."""
         return mark
 
-    def insert_params(self, message_text: str) -> tuple[Any, ...]:
-        """The parameters :meth:`insert_value` takes."""
-        return ()
-
-    def added_direct(self, cursor: Any, mark: str, message_text: str) -> None:
-        """After the message's INSERT."""
+    def batch(self, cursor: Any, mark: str) -> Batch:
+        """The index's part of one transaction's new messages."""
+        return Batch()
 
     def edited_direct(
         self, cursor: Any, mark: str, message_id: str, old: str, new: str
@@ -188,6 +185,58 @@ class Index:
         :raises ValueError: *before* is not a cursor of this index.
         """
         raise NotImplementedError(self.kind)
+
+
+class Batch:
+    """The index's part of the messages one driver-path transaction adds
+    (this base: nothing)."""
+
+    def params(self, message_text: str) -> tuple[Any, ...]:
+        """The parameters of :meth:`Index.insert_value` in the INSERT of a
+        message with text *message_text*."""
+        return ()
+
+    def flush(self) -> None:
+        """After the transaction's INSERTs, before it commits."""
+
+
+class _Values(Batch):
+    """Each message's :attr:`Index.column` computed from its text."""
+
+    def __init__(self, value: Callable[[str], Any]) -> None:
+        self.value = value
+
+    def params(self, message_text: str) -> tuple[Any, ...]:
+        return (self.value(message_text),)
+
+
+class _SQLiteBatch(Batch):
+    """Gives each message the next ``search_rowid`` (read once: SQLite has
+    one writer at a time) and adds their folded texts to FTS5 at the end in
+    one go (a third of the cost of one statement a message)."""
+
+    def __init__(self, cursor: Any, mark: str) -> None:
+        self.cursor, self.mark = cursor, mark
+        self.last: int | None = None
+        self.added: list[tuple[int, str]] = []
+
+    def params(self, message_text: str) -> tuple[Any, ...]:
+        if self.last is None:
+            self.cursor.execute(
+                "SELECT COALESCE(MAX(search_rowid), 0) FROM chatroom_messages"
+            )
+            self.last = int(self.cursor.fetchone()[0])
+        self.last += 1
+        self.added.append((self.last, index_text(message_text)))
+        return (self.last,)
+
+    def flush(self) -> None:
+        if self.added:
+            self.cursor.executemany(
+                "INSERT INTO chatroom_search (rowid, text) "
+                f"VALUES ({self.mark}, {self.mark})",
+                self.added,
+            )
 
 
 def _missing(conn: Any, column: str) -> bool:
@@ -253,8 +302,8 @@ class LikeIndex(Index):
                 [{"id": row.id, "value": self._value(row.text)} for row in rows],
             )
 
-    def insert_params(self, message_text: str) -> tuple[Any, ...]:
-        return (self._value(message_text),)
+    def batch(self, cursor: Any, mark: str) -> Batch:
+        return _Values(self._value)
 
     def edited_direct(
         self, cursor: Any, mark: str, message_id: str, old: str, new: str
@@ -338,8 +387,8 @@ class PostgresIndex(Index):
     def insert_value(self, mark: str) -> str:
         return f"CAST({mark} AS tsvector)"
 
-    def insert_params(self, message_text: str) -> tuple[Any, ...]:
-        return (tsvector(message_text),)
+    def batch(self, cursor: Any, mark: str) -> Batch:
+        return _Values(tsvector)
 
     def edited_direct(
         self, cursor: Any, mark: str, message_id: str, old: str, new: str
@@ -417,8 +466,8 @@ class SQLiteIndex(Index):
     kind = "sqlite"
     column = "search_rowid"
 
-    #: What a message's INSERT sets ``search_rowid`` to (SQLite has one writer
-    #: at a time: the largest is the last one given).
+    #: What the Core path sets a new message's ``search_rowid`` to (SQLite has
+    #: one writer at a time: the largest is the last one given).
     NEXT_ROWID = "(SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM chatroom_messages)"
 
     def create(self, conn: Any) -> None:
@@ -436,7 +485,7 @@ class SQLiteIndex(Index):
             text(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chatroom_search USING fts5("
                 "text, content='chatroom_messages', content_rowid='search_rowid', "
-                "tokenize='unicode61 remove_diacritics 0')"
+                "tokenize='unicode61 remove_diacritics 0', columnsize=0)"
             )
         )
         # Messages without a search_rowid (from before version 5) get one in
@@ -472,31 +521,28 @@ class SQLiteIndex(Index):
     @staticmethod
     @functools.cache
     def _statements(mark: str) -> dict[str, str]:
+        # VALUES with scalar subqueries: INSERT ... SELECT into an FTS5 table
+        # costs five times as much.
+        rowid_of = f"(SELECT search_rowid FROM chatroom_messages WHERE id = {mark})"
         return {
-            "add": "INSERT INTO chatroom_search (rowid, text) "
-            f"SELECT MAX(search_rowid), {mark} FROM chatroom_messages",
             "remove": "INSERT INTO chatroom_search (chatroom_search, rowid, text) "
-            f"SELECT 'delete', search_rowid, {mark} FROM chatroom_messages "
-            f"WHERE id = {mark}",
+            f"VALUES ('delete', {rowid_of}, {mark})",
             "readd": "INSERT INTO chatroom_search (rowid, text) "
-            f"SELECT search_rowid, {mark} FROM chatroom_messages WHERE id = {mark}",
+            f"VALUES ({rowid_of}, {mark})",
         }
 
-    def insert_value(self, mark: str) -> str:
-        return self.NEXT_ROWID
-
-    def added_direct(self, cursor: Any, mark: str, message_text: str) -> None:
-        cursor.execute(self._statements(mark)["add"], (index_text(message_text),))
+    def batch(self, cursor: Any, mark: str) -> Batch:
+        return _SQLiteBatch(cursor, mark)
 
     def edited_direct(
         self, cursor: Any, mark: str, message_id: str, old: str, new: str
     ) -> None:
         sql = self._statements(mark)
-        cursor.execute(sql["remove"], (index_text(old), message_id))
-        cursor.execute(sql["readd"], (index_text(new), message_id))
+        cursor.execute(sql["remove"], (message_id, index_text(old)))
+        cursor.execute(sql["readd"], (message_id, index_text(new)))
 
     def deleted_direct(self, cursor: Any, mark: str, message_id: str, old: str) -> None:
-        cursor.execute(self._statements(mark)["remove"], (index_text(old), message_id))
+        cursor.execute(self._statements(mark)["remove"], (message_id, index_text(old)))
 
     def added(self, conn: Any, message_id: str, message_text: str) -> None:
         conn.execute(
@@ -508,7 +554,7 @@ class SQLiteIndex(Index):
         )
         cursor = _Driver(conn)
         cursor.execute(
-            self._statements("?")["readd"], (index_text(message_text), message_id)
+            self._statements("?")["readd"], (message_id, index_text(message_text))
         )
 
     def edited(self, conn: Any, message_id: str, old: str, new: str) -> None:

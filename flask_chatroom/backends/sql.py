@@ -14,6 +14,7 @@ in the same database, through the same engine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -362,10 +363,9 @@ _COLUMNS = (
 _READ_COLUMNS = _COLUMNS + ", edited_ts, change_seq"
 
 
-def _direct_sql(mark: str, index: fulltext.Index) -> dict[str, str]:
+def _direct_sql(mark: str) -> dict[str, str]:
     """The statements of :meth:`SQLStore.add` for a driver whose placeholder is
-    *mark*; the same as the SQLAlchemy Core ones. A message's INSERT also sets
-    *index*'s column."""
+    *mark*; the same as the SQLAlchemy Core ones."""
     return {
         "mark": mark,
         "by_client_id": f"SELECT {_READ_COLUMNS} FROM chatroom_messages "
@@ -373,8 +373,6 @@ def _direct_sql(mark: str, index: fulltext.Index) -> dict[str, str]:
         "next_seq": f"INSERT INTO chatroom_rooms (room, last_seq) VALUES ({mark}, 1) "
         "ON CONFLICT (room) DO UPDATE SET last_seq = chatroom_rooms.last_seq + 1 "
         "RETURNING last_seq",
-        "insert": f"INSERT INTO chatroom_messages ({_COLUMNS}, {index.column}) "
-        f"VALUES ({', '.join([mark] * 12)}, {index.insert_value(mark)})",
         # An upload the message carries: the sender's, to this room, not sent.
         "claim": f"UPDATE chatroom_attachments SET message_id = {mark} "
         f"WHERE id = {mark} AND uploader_id = {mark} AND room = {mark} "
@@ -417,18 +415,29 @@ def _direct_sql(mark: str, index: fulltext.Index) -> dict[str, str]:
     }
 
 
-_DIRECT_SQL = {
-    "sqlite": _direct_sql("?", fulltext.NATIVE["sqlite"]),
-    "postgresql": _direct_sql("%s", fulltext.NATIVE["postgresql"]),
-}
+_DIRECT_SQL = {"sqlite": _direct_sql("?"), "postgresql": _direct_sql("%s")}
+
+
+@functools.cache
+def _insert_sql(mark: str, index: fulltext.Index) -> str:
+    """A message's INSERT through the driver, setting *index*'s column too."""
+    columns, values = _COLUMNS, ", ".join([mark] * 12)
+    if index.column:
+        columns += f", {index.column}"
+        values += f", {index.insert_value(mark)}"
+    return f"INSERT INTO chatroom_messages ({columns}) VALUES ({values})"
 
 
 def _insert_direct(
-    cursor: Any, sql: dict[str, str], message: Message, index: fulltext.Index
+    cursor: Any,
+    sql: dict[str, str],
+    message: Message,
+    index: fulltext.Index,
+    batch: fulltext.Batch,
 ) -> tuple[Message, bool]:
-    """Store *message* inside the caller's transaction, indexed by *index*: the
-    message already stored under its ``client_id`` (and ``False``), or
-    *message* with its ``seq`` (and ``True``)."""
+    """Store *message* inside the caller's transaction, indexed by *index*
+    (its *batch*): the message already stored under its ``client_id`` (and
+    ``False``), or *message* with its ``seq`` (and ``True``)."""
     if message.client_id:
         cursor.execute(sql["by_client_id"], (message.sender_id, message.client_id))
         row = cursor.fetchone()
@@ -445,7 +454,7 @@ def _insert_direct(
         if cursor.rowcount != 1:
             raise AttachmentClaimError(attachment.id)
     cursor.execute(
-        sql["insert"],
+        _insert_sql(sql["mark"], index),
         (
             stored.id,
             stored.room,
@@ -459,10 +468,9 @@ def _insert_direct(
             False,
             stored.reply_to,
             attachments_json(stored.attachments),
-            *index.insert_params(stored.text),
+            *batch.params(stored.text),
         ),
     )
-    index.added_direct(cursor, sql["mark"], stored.text)
     if stored.mentions:
         cursor.executemany(
             sql["insert_mention"],
@@ -986,9 +994,12 @@ class SQLStore(MessageStore):
             if dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
             index = self._index
+            batch = index.batch(cursor, sql["mark"])
             results = [
-                _insert_direct(cursor, sql, message, index) for message in messages
+                _insert_direct(cursor, sql, message, index, batch)
+                for message in messages
             ]
+            batch.flush()
             raw.commit()
             return results
         except integrity_error:
