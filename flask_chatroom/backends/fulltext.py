@@ -210,33 +210,39 @@ class _Values(Batch):
         return (self.value(message_text),)
 
 
+#: How many messages SQLite's index may lag behind (see :class:`SQLiteIndex`).
+SQLITE_PENDING = 64
+#: The ``chatroom_meta`` key of the last ``search_rowid`` SQLite's index holds.
+INDEXED_KEY = "search_indexed"
+_WATERMARK = (
+    f"(SELECT CAST(value AS INTEGER) FROM chatroom_meta WHERE key = '{INDEXED_KEY}')"
+)
+
+
 class _SQLiteBatch(Batch):
-    """Gives each message the next ``search_rowid`` (read once: SQLite has
-    one writer at a time) and adds their folded texts to FTS5 at the end in
-    one go (a third of the cost of one statement a message)."""
+    """Gives each message the next ``search_rowid`` (read once, with the
+    index's watermark: SQLite has one writer at a time) and, once
+    :data:`SQLITE_PENDING` messages wait, indexes them in one go."""
 
     def __init__(self, cursor: Any, mark: str) -> None:
         self.cursor, self.mark = cursor, mark
         self.last: int | None = None
-        self.added: list[tuple[int, str]] = []
+        self.indexed = 0
 
     def params(self, message_text: str) -> tuple[Any, ...]:
         if self.last is None:
             self.cursor.execute(
-                "SELECT COALESCE(MAX(search_rowid), 0) FROM chatroom_messages"
+                "SELECT COALESCE(MAX(search_rowid), 0), "
+                f"COALESCE({_WATERMARK}, 0) FROM chatroom_messages"
             )
-            self.last = int(self.cursor.fetchone()[0])
+            last, indexed = self.cursor.fetchone()
+            self.last, self.indexed = int(last), int(indexed)
         self.last += 1
-        self.added.append((self.last, index_text(message_text)))
         return (self.last,)
 
     def flush(self) -> None:
-        if self.added:
-            self.cursor.executemany(
-                "INSERT INTO chatroom_search (rowid, text) "
-                f"VALUES ({self.mark}, {self.mark})",
-                self.added,
-            )
+        if self.last is not None and self.last - self.indexed >= SQLITE_PENDING:
+            SQLiteIndex.catch_up_direct(self.cursor, self.mark)
 
 
 def _missing(conn: Any, column: str) -> bool:
@@ -406,13 +412,13 @@ class PostgresIndex(Index):
         )
 
     def added(self, conn: Any, message_id: str, message_text: str) -> None:
-        self.edited_direct(_Driver(conn), "%s", message_id, "", message_text)
+        self.edited_direct(_CoreCursor(conn), "%s", message_id, "", message_text)
 
     def edited(self, conn: Any, message_id: str, old: str, new: str) -> None:
-        self.edited_direct(_Driver(conn), "%s", message_id, old, new)
+        self.edited_direct(_CoreCursor(conn), "%s", message_id, old, new)
 
     def deleted(self, conn: Any, message_id: str, old: str) -> None:
-        self.deleted_direct(_Driver(conn), "%s", message_id, old)
+        self.deleted_direct(_CoreCursor(conn), "%s", message_id, old)
 
     def search(
         self,
@@ -449,14 +455,25 @@ def _unindexed(conn: Any, condition: str, key: str = "NULL") -> Iterator[Sequenc
         after = (rows[-1].ts, rows[-1].id)
 
 
-class _Driver:
+class _CoreCursor:
     """A SQLAlchemy connection as a DB-API cursor, for the driver hooks' SQL."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self.result: Any = None
 
-    def execute(self, sql: str, params: tuple[Any, ...]) -> None:
-        self.conn.exec_driver_sql(sql, params)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.result = self.conn.exec_driver_sql(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+
+    def fetchone(self) -> Any:
+        return self.result.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self.result.fetchall())
 
 
 class SQLiteIndex(Index):
@@ -471,6 +488,15 @@ class SQLiteIndex(Index):
     NEXT_ROWID = "(SELECT COALESCE(MAX(search_rowid), 0) + 1 FROM chatroom_messages)"
 
     def create(self, conn: Any) -> None:
+        watermark = conn.execute(
+            text("SELECT value FROM chatroom_meta WHERE key = :key"),
+            {"key": INDEXED_KEY},
+        ).first()
+        if watermark is None:
+            conn.execute(
+                text("INSERT INTO chatroom_meta (key, value) VALUES (:key, '0')"),
+                {"key": INDEXED_KEY},
+            )
         if _missing(conn, "search_rowid"):
             conn.execute(
                 text("ALTER TABLE chatroom_messages ADD COLUMN search_rowid INTEGER")
@@ -489,7 +515,8 @@ class SQLiteIndex(Index):
             )
         )
         # Messages without a search_rowid (from before version 5) get one in
-        # the order they were written, then their folded text is indexed.
+        # the order they were written; then every message past the watermark
+        # is indexed (all of them after a migration, at most a few otherwise).
         if (
             conn.execute(
                 text(
@@ -498,6 +525,7 @@ class SQLiteIndex(Index):
             ).first()
             is None
         ):
+            self.catch_up(conn)
             return
         conn.execute(
             text(
@@ -508,27 +536,58 @@ class SQLiteIndex(Index):
                 "WHERE chatroom_messages.id = numbered.id"
             )
         )
-        for rows in _unindexed(conn, "search_rowid IS NOT NULL", "search_rowid"):
-            self._index(conn, rows)
+        self.catch_up(conn)
 
     @staticmethod
-    def _index(conn: Any, rows: Sequence[Any]) -> None:
-        conn.execute(
-            text("INSERT INTO chatroom_search (rowid, text) VALUES (:key, :text)"),
-            [{"key": row.search_key, "text": index_text(row.text)} for row in rows],
-        )
+    def catch_up_direct(cursor: Any, mark: str) -> int:
+        """Index the messages written since the watermark (those not deleted,
+        by their current text) and move the watermark to the last, inside
+        the caller's transaction; returns how many were looked at."""
+        cursor.execute(f"SELECT COALESCE({_WATERMARK}, 0)")
+        indexed = int(cursor.fetchone()[0])
+        seen = 0
+        while True:
+            cursor.execute(
+                "SELECT search_rowid, text, deleted FROM chatroom_messages "
+                f"WHERE search_rowid > {mark} ORDER BY search_rowid LIMIT {mark}",
+                (indexed, _ROWS_PER_BATCH),
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            cursor.executemany(
+                f"INSERT INTO chatroom_search (rowid, text) VALUES ({mark}, {mark})",
+                [(key, index_text(body)) for key, body, deleted in rows if not deleted],
+            )
+            indexed = int(rows[-1][0])
+            seen += len(rows)
+        if seen:
+            cursor.execute(
+                f"UPDATE chatroom_meta SET value = {mark} WHERE key = {mark}",
+                (str(indexed), INDEXED_KEY),
+            )
+        return seen
+
+    def catch_up(self, conn: Any) -> int:
+        """:meth:`catch_up_direct` in a SQLAlchemy connection's transaction."""
+        return self.catch_up_direct(_CoreCursor(conn), "?")
 
     @staticmethod
     @functools.cache
     def _statements(mark: str) -> dict[str, str]:
         # VALUES with scalar subqueries: INSERT ... SELECT into an FTS5 table
         # costs five times as much.
-        rowid_of = f"(SELECT search_rowid FROM chatroom_messages WHERE id = {mark})"
+        # Only a message the index holds (at or below the watermark) is in
+        # it; a later one is indexed as it is at the next catch-up.
+        rowid_of = (
+            f"(SELECT search_rowid FROM chatroom_messages WHERE id = {mark} "
+            f"AND search_rowid <= {_WATERMARK})"
+        )
         return {
             "remove": "INSERT INTO chatroom_search (chatroom_search, rowid, text) "
-            f"VALUES ('delete', {rowid_of}, {mark})",
+            f"SELECT 'delete', {rowid_of}, {mark} WHERE {rowid_of} IS NOT NULL",
             "readd": "INSERT INTO chatroom_search (rowid, text) "
-            f"VALUES ({rowid_of}, {mark})",
+            f"SELECT {rowid_of}, {mark} WHERE {rowid_of} IS NOT NULL",
         }
 
     def batch(self, cursor: Any, mark: str) -> Batch:
@@ -538,11 +597,13 @@ class SQLiteIndex(Index):
         self, cursor: Any, mark: str, message_id: str, old: str, new: str
     ) -> None:
         sql = self._statements(mark)
-        cursor.execute(sql["remove"], (message_id, index_text(old)))
-        cursor.execute(sql["readd"], (message_id, index_text(new)))
+        cursor.execute(sql["remove"], (message_id, index_text(old), message_id))
+        cursor.execute(sql["readd"], (message_id, index_text(new), message_id))
 
     def deleted_direct(self, cursor: Any, mark: str, message_id: str, old: str) -> None:
-        cursor.execute(self._statements(mark)["remove"], (message_id, index_text(old)))
+        cursor.execute(
+            self._statements(mark)["remove"], (message_id, index_text(old), message_id)
+        )
 
     def added(self, conn: Any, message_id: str, message_text: str) -> None:
         conn.execute(
@@ -552,16 +613,21 @@ class SQLiteIndex(Index):
             ),
             {"id": message_id},
         )
-        cursor = _Driver(conn)
-        cursor.execute(
-            self._statements("?")["readd"], (message_id, index_text(message_text))
-        )
+        # Indexed by the next catch-up, as on the driver path.
+        row = conn.execute(
+            text(
+                f"SELECT MAX(search_rowid) - COALESCE({_WATERMARK}, 0) "
+                "FROM chatroom_messages"
+            )
+        ).scalar()
+        if int(row or 0) >= SQLITE_PENDING:
+            self.catch_up(conn)
 
     def edited(self, conn: Any, message_id: str, old: str, new: str) -> None:
-        self.edited_direct(_Driver(conn), "?", message_id, old, new)
+        self.edited_direct(_CoreCursor(conn), "?", message_id, old, new)
 
     def deleted(self, conn: Any, message_id: str, old: str) -> None:
-        self.deleted_direct(_Driver(conn), "?", message_id, old)
+        self.deleted_direct(_CoreCursor(conn), "?", message_id, old)
 
     def purging(self, conn: Any, older_than_ts: int) -> None:
         after = 0
@@ -570,6 +636,7 @@ class SQLiteIndex(Index):
                 text(
                     "SELECT search_rowid, text FROM chatroom_messages "
                     "WHERE ts < :ts AND deleted = :no AND search_rowid > :after "
+                    f"AND search_rowid <= {_WATERMARK} "
                     "ORDER BY search_rowid LIMIT :limit"
                 ),
                 {

@@ -1520,8 +1520,11 @@ class SQLStore(MessageStore):
             wanted = [query.room] if query.room in wanted else []
         if query.empty or not wanted or limit < 1:
             return [], None
+        index = self._index
+        if isinstance(index, fulltext.SQLiteIndex):
+            self._catch_up(index)
         with self.engine.connect() as conn:
-            rows, cursor = self._index.search(
+            rows, cursor = index.search(
                 conn, messages_table, query, wanted, before, limit
             )
             page = _with_replies(
@@ -1531,6 +1534,23 @@ class SQLStore(MessageStore):
                 ),
             )
         return page, cursor
+
+    def _catch_up(self, index: fulltext.SQLiteIndex) -> None:
+        """Index SQLite's messages written since its index's watermark (fewer
+        than :data:`~flask_chatroom.backends.fulltext.SQLITE_PENDING`), so a
+        search finds everything committed before it."""
+        if self.engine.dialect.name not in self.direct_dialects:
+            with self.engine.begin() as conn:
+                index.catch_up(conn)
+            return
+        with self._driver() as (raw, cursor):
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                index.catch_up_direct(cursor, "?")
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
 
     def history(
         self, room: str, *, before: int | None = None, limit: int = 50
