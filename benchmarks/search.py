@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from flask_chatroom.backends import fulltext
 from flask_chatroom.protocol import Message
@@ -237,15 +237,26 @@ def queries(corpus: Corpus, count: int = 200) -> list[tuple[str, str]]:
 
 
 def measure(store: SQLStore, corpus: Corpus) -> dict[str, Any]:
-    """Time each search (the first page of 20, completed messages)."""
+    """Time each search (the first page of 20, completed messages), and show
+    the database's plan of the slowest ones."""
     planned = queries(corpus)
     for _, search in planned[:: len(planned) // 20]:  # warm up
         store.search(parse_query(search), READABLE)
+    statements: dict[str, tuple[str, Any]] = {}
+    searching = [""]
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def _keep(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        if "MATCH" in sql or "@@" in sql:
+            statements[searching[0]] = (sql, params)
+
     timings: list[tuple[float, str, str, int]] = []
     for kind, search in planned:
+        searching[0] = search
         began = time.perf_counter()
         page, _ = store.search(parse_query(search), READABLE, limit=20)
         timings.append(((time.perf_counter() - began) * 1000, kind, search, len(page)))
+    event.remove(store.engine, "before_cursor_execute", _keep)
     all_ms = sorted(t[0] for t in timings)
 
     def pct(values: list[float], p: float) -> float:
@@ -270,10 +281,25 @@ def measure(store: SQLStore, corpus: Corpus) -> dict[str, Any]:
         "empty_results": sum(1 for t in timings if t[3] == 0),
         "by_kind": by_kind,
         "slowest": [
-            {"ms": round(ms, 2), "kind": kind, "query": search, "results": n}
+            {
+                "ms": round(ms, 2),
+                "kind": kind,
+                "query": search,
+                "results": n,
+                "plan": plan(store, *statements[search]),
+            }
             for ms, kind, search, n in slowest
         ],
     }
+
+
+def plan(store: SQLStore, sql: str, params: Any) -> list[str]:
+    """The database's plan for *sql* (PostgreSQL: run, with timings)."""
+    postgres = store.engine.dialect.name == "postgresql"
+    explain = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(explain + sql, params).all()
+    return [str(row[0] if postgres else row[-1]) for row in rows]
 
 
 # -- databases ---------------------------------------------------------------------
