@@ -228,6 +228,8 @@ class _SQLiteBatch(Batch):
         self.cursor, self.mark = cursor, mark
         self.last: int | None = None
         self.indexed = 0
+        #: This transaction's new messages: search_rowid -> text.
+        self.added: dict[int, str] = {}
 
     def params(self, message_text: str) -> tuple[Any, ...]:
         if self.last is None:
@@ -238,11 +240,12 @@ class _SQLiteBatch(Batch):
             last, indexed = self.cursor.fetchone()
             self.last, self.indexed = int(last), int(indexed)
         self.last += 1
+        self.added[self.last] = message_text
         return (self.last,)
 
     def flush(self) -> None:
         if self.last is not None and self.last - self.indexed >= SQLITE_PENDING:
-            SQLiteIndex.catch_up_direct(self.cursor, self.mark)
+            SQLiteIndex.catch_up_direct(self.cursor, self.mark, self.added)
 
 
 def _missing(conn: Any, column: str) -> bool:
@@ -539,28 +542,44 @@ class SQLiteIndex(Index):
         self.catch_up(conn)
 
     @staticmethod
-    def catch_up_direct(cursor: Any, mark: str) -> int:
+    def catch_up_direct(
+        cursor: Any, mark: str, known: dict[int, str] | None = None
+    ) -> int:
         """Index the messages written since the watermark (those not deleted,
         by their current text) and move the watermark to the last, inside
-        the caller's transaction; returns how many were looked at."""
+        the caller's transaction; returns how many were looked at.
+
+        :param known: messages this transaction added (``search_rowid`` ->
+            text), the last ones written: not read back.
+        """
         cursor.execute(f"SELECT COALESCE({_WATERMARK}, 0)")
         indexed = int(cursor.fetchone()[0])
         seen = 0
+        insert = f"INSERT INTO chatroom_search (rowid, text) VALUES ({mark}, {mark})"
+        # The messages written before this transaction that still wait.
+        before = f" AND search_rowid < {min(known):d}" if known else ""
         while True:
             cursor.execute(
                 "SELECT search_rowid, text, deleted FROM chatroom_messages "
-                f"WHERE search_rowid > {mark} ORDER BY search_rowid LIMIT {mark}",
+                f"WHERE search_rowid > {mark}{before} "
+                f"ORDER BY search_rowid LIMIT {mark}",
                 (indexed, _ROWS_PER_BATCH),
             )
             rows = cursor.fetchall()
             if not rows:
                 break
             cursor.executemany(
-                f"INSERT INTO chatroom_search (rowid, text) VALUES ({mark}, {mark})",
+                insert,
                 [(key, index_text(body)) for key, body, deleted in rows if not deleted],
             )
             indexed = int(rows[-1][0])
             seen += len(rows)
+        if known:
+            cursor.executemany(
+                insert, [(key, index_text(body)) for key, body in known.items()]
+            )
+            indexed = max(known)
+            seen += len(known)
         if seen:
             cursor.execute(
                 f"UPDATE chatroom_meta SET value = {mark} WHERE key = {mark}",
