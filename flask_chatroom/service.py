@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
@@ -82,7 +83,7 @@ from .protocol import (
     reply_of,
 )
 from .search import highlights, parse_query
-from .uploads import UploadRefused, check_upload
+from .uploads import UploadRefused, check_upload, libmagic
 
 log = logging.getLogger("flask_chatroom")
 
@@ -1285,12 +1286,24 @@ class ChatService:
                     reason="quota",
                 )
         try:
-            checked = check_upload(
-                data,
-                name,
-                config.attachment_types,
-                max_bytes=config.attachment_max_bytes,
-                max_pixels=config.attachment_max_pixels,
+            libmagic()
+        except RuntimeError:
+            log.error("chat: an upload was refused: libmagic is not installed")
+            raise ChatError(
+                "unsupported", "This server cannot take files at the moment."
+            ) from None
+        try:
+            # Decoding and re-encoding an image takes the CPU for a while:
+            # never in the server's event loop.
+            checked = self.realtime.offload(
+                partial(
+                    check_upload,
+                    data,
+                    name,
+                    config.attachment_types,
+                    max_bytes=config.attachment_max_bytes,
+                    max_pixels=config.attachment_max_pixels,
+                )
             )
         except UploadRefused as refused:
             log.info(

@@ -175,14 +175,11 @@ class CheckedFile:
     thumbnail_type: str | None = None
 
 
-def sniff(data: bytes) -> str:
-    """The MIME type of *data* from its content (libmagic via python-magic).
+def libmagic() -> Any:
+    """python-magic, loaded (the first call finds libmagic, which runs
+    ``ldconfig``: call it in the server's own thread before handing
+    :func:`check_upload` to another).
 
-    libmagic reads the first 16 KiB. Text is normalised: any ``text/*`` type that
-    is not markup (HTML, XML, SVG, JavaScript, CSS...) and whose whole content
-    decodes as UTF-8 is ``"text/plain"``.
-
-    :param data: the file's content.
     :raises RuntimeError: when libmagic cannot be loaded (Debian package
         ``libmagic1``).
     """
@@ -194,8 +191,23 @@ def sniff(data: bytes) -> str:
             "could not load it; install the system package (Debian and Ubuntu: "
             f"apt-get install libmagic1). The error was: {exc}"
         ) from exc
+    return magic
+
+
+def sniff(data: bytes) -> str:
+    """The MIME type of *data* from its content (libmagic via python-magic).
+
+    libmagic reads the first 16 KiB. Text is normalised: any ``text/*`` type that
+    is not markup (HTML, XML, SVG, JavaScript, CSS...) and whose whole content
+    decodes as UTF-8 is ``"text/plain"``.
+
+    :param data: the file's content.
+    :raises RuntimeError: when libmagic cannot be loaded (Debian package
+        ``libmagic1``).
+    """
+    magic = libmagic()
     try:
-        found = magic.from_buffer(data[:_SNIFF_BYTES], mime=True)
+        found: str = magic.from_buffer(data[:_SNIFF_BYTES], mime=True)
     except magic.MagicException:
         return "application/octet-stream"
     found = _ALIASES.get(found, found)

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from flask import Flask, current_app, request
 from flask_socketio import Namespace
@@ -71,6 +71,8 @@ from ..protocol import (
 from ..service import MAX_HISTORY_PAGE, ChatService, get_service
 
 log = logging.getLogger("flask_chatroom")
+
+T = TypeVar("T")
 
 #: Client events and the methods that handle them.
 EVENTS: dict[str, str] = {
@@ -460,6 +462,14 @@ class SocketIORealtime(Realtime):
 
     def sleep(self, seconds: float) -> None:
         self.socketio.sleep(seconds)
+
+    def offload(self, target: Callable[..., T], *args: Any) -> T:
+        if self.socketio.server.eio.async_mode != "gevent":
+            return target(*args)
+        import gevent
+
+        result: T = gevent.get_hub().threadpool.apply(target, args)
+        return result
 
     def is_connected(self, sid: str) -> bool:
         manager = self.socketio.server.manager

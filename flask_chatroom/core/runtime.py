@@ -7,7 +7,9 @@ over the host's ``SocketIO`` object; the core never imports Flask-SocketIO.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Realtime(Protocol):
@@ -28,6 +30,12 @@ class Realtime(Protocol):
 
     def sleep(self, seconds: float) -> None:
         """Sleep the way the server's async mode sleeps (``0`` yields)."""
+
+    def offload(self, target: Callable[..., T], *args: Any) -> T:
+        """``target(*args)``, run where it does not stop the server: on gevent,
+        in a thread of the hub's pool (CPU-heavy work such as decoding an
+        image would otherwise hold every connection up); else right here."""
+        ...
 
     def is_connected(self, sid: str) -> bool:
         """Whether *sid* is connected (or connecting) to the namespace."""
