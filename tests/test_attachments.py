@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -19,22 +19,16 @@ from flask_chatroom.backends.interfaces import FileStorage
 from flask_chatroom.core import attachments as attachments_module
 from flask_chatroom.protocol import now_ms
 
+from . import test_message_actions as actions
 from .conftest import events
 from .test_conversations import Site, call, code
-from .test_message_actions import USERS, drain, history, private_room
+from .test_message_actions import drain, history, make_site, private_room
 
 GPS_IFD = 0x8825
 
 
-def make_site(**config: Any) -> Site:
-    return Site(USERS, **config)
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    made = make_site()
-    yield made
-    made.close()
+# The signed-in users and the site of the message-actions tests.
+site = actions.site
 
 
 def image(fmt: str = "PNG", size: tuple[int, int] = (40, 30), **save: Any) -> bytes:

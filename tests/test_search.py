@@ -6,21 +6,17 @@ members alike."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask_socketio import SocketIOTestClient
 
+from . import test_message_actions as actions
 from .test_conversations import Site, call, code, open_dm
 from .test_message_actions import USERS, post, private_room
 
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    made = Site(USERS)
-    yield made
-    made.close()
+# The signed-in users and the site of the message-actions tests.
+site = actions.site
 
 
 def search(
